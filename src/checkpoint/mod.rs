@@ -1,0 +1,758 @@
+//! TensorFlow tensor bundles: `PREFIX.index` + `PREFIX.data-NNNNN-of-MMMMM` (spec §1).
+//!
+//! [`write`] produces files TensorFlow reads, with an `.index` byte-identical to TF's for the same
+//! tensors in the same order. [`BundleReader`] reads TF's files (any number of shards) with
+//! positional reads straight into caller-owned buffers, verifying every CRC.
+
+pub mod object_graph;
+pub mod proto;
+pub mod sstable;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use prost::Message;
+use rayon::prelude::*;
+
+use crate::error::{Error, FileContext, IoContext, Result};
+use crate::fsutil;
+use crate::tensor::{byte_size, num_elements, DType, Tensor, TensorData};
+use proto::{BundleEntryProto, BundleHeaderProto, Dim, TensorShapeProto, VersionDef};
+use sstable::{mask_crc, put_varint64, unmask_crc};
+
+/// The key TF2 object-based checkpoints store their `TrackableObjectGraph` under.
+pub const OBJECT_GRAPH_KEY: &str = "_CHECKPOINTABLE_OBJECT_GRAPH";
+/// Tensors above this size get their CRC computed in parallel chunks.
+const CRC_CHUNK: usize = 8 << 20;
+/// Refuse bundles that claim more shards than anyone writes.
+const MAX_SHARDS: i32 = 100_000;
+
+/// `PREFIX.index`.
+pub fn index_path(prefix: &Path) -> PathBuf {
+    fsutil::with_suffix(prefix, ".index")
+}
+
+/// `PREFIX.data-00003-of-00010`.
+pub fn data_path(prefix: &Path, shard: i32, num_shards: i32) -> PathBuf {
+    fsutil::with_suffix(prefix, &format!(".data-{shard:05}-of-{num_shards:05}"))
+}
+
+/// CRC-32C of `bytes`, split across threads for large buffers.
+pub fn parallel_crc32c(bytes: &[u8]) -> u32 {
+    if bytes.len() <= CRC_CHUNK {
+        return crc32c::crc32c(bytes);
+    }
+    bytes
+        .par_chunks(CRC_CHUNK)
+        .map(|c| (crc32c::crc32c(c), c.len()))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(0u32, |acc, (crc, len)| {
+            crc32c::crc32c_combine(acc, crc, len)
+        })
+}
+
+/// The serialized layout of one tensor in the data file: an optional header (string lengths and
+/// their checksum) followed by payload pieces.
+struct Serialized<'t> {
+    head: Vec<u8>,
+    pieces: Vec<&'t [u8]>,
+    size: u64,
+    crc: u32,
+}
+
+fn serialize<'t>(t: &'t Tensor<'_>) -> Result<Serialized<'t>> {
+    match &t.data {
+        TensorData::Bytes(b) => {
+            let want = byte_size(t.dtype, &t.shape)?;
+            if want != b.len() as u64 {
+                return Err(Error::invalid(format!(
+                    "{} tensor of shape {:?} needs {want} bytes, got {}",
+                    t.dtype.name(),
+                    t.shape,
+                    b.len()
+                )));
+            }
+            Ok(Serialized {
+                head: Vec::new(),
+                pieces: vec![b.as_ref()],
+                size: b.len() as u64,
+                crc: parallel_crc32c(b),
+            })
+        }
+        TensorData::Strings(items) => {
+            if t.dtype != DType::String || num_elements(&t.shape)? != items.len() as u64 {
+                return Err(Error::invalid(format!(
+                    "string tensor of shape {:?} has {} elements",
+                    t.shape,
+                    items.len()
+                )));
+            }
+            // Spec §1.6.2: varint lengths, masked crc of the lengths as 4/8-byte LE, then bytes.
+            let mut head = Vec::new();
+            let mut len_crc = 0u32;
+            for s in items {
+                put_varint64(&mut head, s.len() as u64);
+                len_crc = match u32::try_from(s.len()) {
+                    Ok(n) => crc32c::crc32c_append(len_crc, &n.to_le_bytes()),
+                    Err(_) => crc32c::crc32c_append(len_crc, &(s.len() as u64).to_le_bytes()),
+                };
+            }
+            // The entry CRC continues from the lengths' CRC (not from the varint bytes).
+            let masked = mask_crc(len_crc).to_le_bytes();
+            let mut crc = len_crc;
+            head.extend_from_slice(&masked);
+            crc = crc32c::crc32c_append(crc, &masked);
+            let mut size = head.len() as u64;
+            for s in items {
+                crc = crc32c::crc32c_append(crc, s);
+                size += s.len() as u64;
+            }
+            Ok(Serialized {
+                head,
+                pieces: items.iter().map(|s| s.as_ref()).collect(),
+                size,
+                crc,
+            })
+        }
+    }
+}
+
+fn shape_proto(shape: &[u64]) -> TensorShapeProto {
+    TensorShapeProto {
+        dim: shape
+            .iter()
+            .map(|&d| Dim {
+                size: d as i64,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
+fn header_bytes(num_shards: i32) -> Vec<u8> {
+    BundleHeaderProto {
+        num_shards,
+        endianness: 0,
+        version: Some(VersionDef {
+            producer: 1,
+            min_consumer: 0,
+            bad_consumers: vec![],
+        }),
+    }
+    .encode_to_vec()
+}
+
+/// Write a single-shard bundle. Tensors go into the data file in the order given (as TF's
+/// `BundleWriter` does with its `Add` calls); the index is sorted by name.
+/// Both files are written under temporary names and renamed into place.
+pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
+    let mut names: Vec<&str> = tensors.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::invalid(format!(
+            "tensor name {:?} given twice",
+            w[0]
+        )));
+    }
+    if names.first() == Some(&"") {
+        return Err(Error::invalid(
+            "the empty tensor name is reserved for the bundle header",
+        ));
+    }
+    let serialized: Vec<Serialized<'_>> = tensors
+        .par_iter()
+        .map(|(name, t)| serialize(t).map_err(|e| prefix_msg(e, name)))
+        .collect::<Result<_>>()?;
+
+    let mut entries: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    let mut offset = 0u64;
+    for ((name, t), s) in tensors.iter().zip(&serialized) {
+        let entry = BundleEntryProto {
+            dtype: t.dtype.tf_enum(),
+            shape: Some(shape_proto(&t.shape)),
+            shard_id: 0,
+            offset: offset as i64,
+            size: s.size as i64,
+            crc32c: mask_crc(s.crc),
+            slices: vec![],
+        };
+        entries.insert(name, entry.encode_to_vec());
+        offset += s.size;
+    }
+    let mut table = sstable::TableWriter::new();
+    table.add(b"", &header_bytes(1))?;
+    for (name, value) in &entries {
+        table.add(name.as_bytes(), value)?;
+    }
+    let index = table.finish();
+
+    let data_final = data_path(prefix, 0, 1);
+    let index_final = index_path(prefix);
+    if let Some(dir) = data_final.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).at(dir)?;
+    }
+    fsutil::write_atomically(&data_final, |f| {
+        let mut w = BufWriter::with_capacity(4 << 20, f);
+        for s in &serialized {
+            w.write_all(&s.head)?;
+            for p in &s.pieces {
+                w.write_all(p)?;
+            }
+        }
+        w.flush()
+    })?;
+    fsutil::write_atomically(&index_final, |f| f.write_all(&index))?;
+    Ok(())
+}
+
+fn prefix_msg(e: Error, name: &str) -> Error {
+    match e {
+        Error::InvalidArgument { msg } => Error::invalid(format!("tensor {name:?}: {msg}")),
+        other => other,
+    }
+}
+
+/// One tensor as the index describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Tensor name (the index key).
+    pub name: String,
+    /// TensorFlow dtype enum value as stored.
+    pub dtype_enum: i32,
+    /// The dtype, when kerasafe can hold it.
+    pub dtype: Option<DType>,
+    /// Dimensions.
+    pub shape: Vec<u64>,
+    /// Which data file.
+    pub shard_id: i32,
+    /// Byte offset in that file.
+    pub offset: u64,
+    /// Byte length.
+    pub size: u64,
+    /// Unmasked CRC-32C of the bytes.
+    pub crc32c: u32,
+    /// True for partitioned tensors, whose values live under slice keys.
+    pub sliced: bool,
+}
+
+impl Entry {
+    /// The dtype name for listings (`"float32"`, or `"DT_<n>"` for types kerasafe cannot hold).
+    pub fn dtype_name(&self) -> String {
+        match self.dtype {
+            Some(d) => d.name().to_string(),
+            None if self.dtype_enum == 21 => "variant".to_string(),
+            None => format!("dtype_enum_{}", self.dtype_enum),
+        }
+    }
+}
+
+fn parse_entry(name: String, value: &[u8], num_shards: i32) -> Result<Entry> {
+    let p = BundleEntryProto::decode(value).map_err(|e| {
+        Error::format(format!(
+            "entry {name:?} is not a valid BundleEntryProto: {e}"
+        ))
+    })?;
+    let shape_proto = p.shape.unwrap_or_default();
+    if shape_proto.unknown_rank {
+        return Err(Error::format(format!(
+            "entry {name:?} has a shape of unknown rank"
+        )));
+    }
+    let shape = shape_proto
+        .dim
+        .iter()
+        .map(|d| u64::try_from(d.size))
+        .collect::<Result<Vec<u64>, _>>()
+        .map_err(|_| Error::format(format!("entry {name:?} has a negative dimension")))?;
+    num_elements(&shape).map_err(|e| Error::format(format!("entry {name:?}: {e}")))?;
+    let sliced = !p.slices.is_empty();
+    let (offset, size) = match (u64::try_from(p.offset), u64::try_from(p.size)) {
+        (Ok(o), Ok(s)) => (o, s),
+        _ => {
+            return Err(Error::format(format!(
+                "entry {name:?} has a negative offset or size"
+            )))
+        }
+    };
+    if !sliced && (p.shard_id < 0 || p.shard_id >= num_shards) {
+        return Err(Error::format(format!(
+            "entry {name:?} is in shard {} but the bundle has {num_shards} shard(s)",
+            p.shard_id
+        )));
+    }
+    let dtype = DType::from_tf_enum(p.dtype);
+    if let (Some(d), false) = (dtype, sliced) {
+        if let Some(elem) = d.size() {
+            let want = num_elements(&shape)?.checked_mul(elem as u64);
+            if want != Some(size) {
+                return Err(Error::format(format!(
+                    "entry {name:?}: a {} tensor of shape {shape:?} needs {} bytes but the index says {size}",
+                    d.name(),
+                    want.map_or("too many".to_string(), |w| w.to_string())
+                )));
+            }
+        } else if size < num_elements(&shape)? {
+            return Err(Error::format(format!(
+                "entry {name:?}: string tensor size {size} is too small"
+            )));
+        }
+    }
+    Ok(Entry {
+        name,
+        dtype_enum: p.dtype,
+        dtype,
+        shape,
+        shard_id: p.shard_id,
+        offset,
+        size,
+        crc32c: unmask_crc(p.crc32c),
+        sliced,
+    })
+}
+
+struct Shard {
+    file: File,
+    len: u64,
+    path: PathBuf,
+}
+
+/// An opened bundle: the parsed index, and data files opened on first use.
+pub struct BundleReader {
+    prefix: PathBuf,
+    index_path: PathBuf,
+    num_shards: i32,
+    entries: BTreeMap<String, Entry>,
+    shards: Vec<OnceLock<Result<Shard, String>>>,
+}
+
+impl std::fmt::Debug for BundleReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleReader")
+            .field("prefix", &self.prefix)
+            .field("num_shards", &self.num_shards)
+            .field("entries", &self.entries.len())
+            .finish()
+    }
+}
+
+impl BundleReader {
+    /// Open `PREFIX.index` and parse every entry; data files are not touched yet.
+    pub fn open(prefix: impl AsRef<Path>) -> Result<Self> {
+        let prefix = prefix.as_ref().to_path_buf();
+        let index_path = index_path(&prefix);
+        let bytes = std::fs::read(&index_path).at(&index_path)?;
+        Self::from_index_bytes(&prefix, &bytes).in_file(&index_path)
+    }
+
+    /// Parse index bytes for the bundle at `prefix`.
+    pub fn from_index_bytes(prefix: &Path, bytes: &[u8]) -> Result<Self> {
+        let table = sstable::read_table(bytes)?;
+        let mut it = table.into_iter();
+        let header = match it.next() {
+            Some((k, v)) if k.is_empty() => BundleHeaderProto::decode(v).map_err(|e| {
+                Error::format(format!(
+                    "bundle header is not a valid BundleHeaderProto: {e}"
+                ))
+            })?,
+            _ => return Err(Error::format("the index has no bundle header (empty key)")),
+        };
+        if header.endianness != 0 {
+            return Err(Error::format("big-endian checkpoints are not supported"));
+        }
+        if let Some(v) = &header.version {
+            if v.producer < 0 || v.min_consumer > 1 || v.bad_consumers.contains(&1) {
+                return Err(Error::format(format!(
+                    "bundle version (producer {}, min_consumer {}) is not readable by format version 1",
+                    v.producer, v.min_consumer
+                )));
+            }
+        }
+        if header.num_shards < 1 || header.num_shards > MAX_SHARDS {
+            return Err(Error::format(format!(
+                "bundle header declares {} shards",
+                header.num_shards
+            )));
+        }
+        let mut entries = BTreeMap::new();
+        for (key, value) in it {
+            if key.first() == Some(&0) {
+                continue; // slice keys of partitioned tensors (OrderedCode-encoded)
+            }
+            let name = String::from_utf8(key).map_err(|e| {
+                Error::format(format!(
+                    "tensor name {:?} is not UTF-8",
+                    String::from_utf8_lossy(e.as_bytes())
+                ))
+            })?;
+            let entry = parse_entry(name.clone(), value, header.num_shards)?;
+            entries.insert(name, entry);
+        }
+        let shards = (0..header.num_shards).map(|_| OnceLock::new()).collect();
+        Ok(BundleReader {
+            index_path: index_path(prefix),
+            prefix: prefix.to_path_buf(),
+            num_shards: header.num_shards,
+            entries,
+            shards,
+        })
+    }
+
+    /// The bundle prefix.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// Number of data files.
+    pub fn num_shards(&self) -> i32 {
+        self.num_shards
+    }
+
+    /// Every entry, sorted by name.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    /// The entry named `name`.
+    pub fn entry(&self, name: &str) -> Result<&Entry> {
+        self.entries.get(name).ok_or_else(|| Error::Format {
+            at: crate::error::Location(Some(self.index_path.clone())),
+            msg: format!("no tensor named {name:?} in the checkpoint"),
+        })
+    }
+
+    fn shard(&self, id: i32) -> Result<&Shard> {
+        let cell = &self.shards[id as usize];
+        let r = cell.get_or_init(|| {
+            let path = data_path(&self.prefix, id, self.num_shards);
+            File::open(&path)
+                .and_then(|file| {
+                    Ok(Shard {
+                        len: file.metadata()?.len(),
+                        file,
+                        path: path.clone(),
+                    })
+                })
+                .map_err(|e| Error::io(&path, e).to_string())
+        });
+        r.as_ref().map_err(|msg| {
+            let path = data_path(&self.prefix, id, self.num_shards);
+            let kind = if path.exists() {
+                std::io::ErrorKind::Other
+            } else {
+                std::io::ErrorKind::NotFound
+            };
+            Error::Io {
+                path,
+                source: std::io::Error::new(kind, msg.clone()),
+            }
+        })
+    }
+
+    /// Check an entry's range against its data file and return the file.
+    fn locate(&self, e: &Entry) -> Result<&Shard> {
+        if e.sliced {
+            return Err(Error::Format {
+                at: crate::error::Location(Some(self.index_path.clone())),
+                msg: format!(
+                    "tensor {:?} is partitioned into slices, which kerasafe does not read yet",
+                    e.name
+                ),
+            });
+        }
+        let shard = self.shard(e.shard_id)?;
+        if e.offset
+            .checked_add(e.size)
+            .is_none_or(|end| end > shard.len)
+        {
+            return Err(Error::format_in(
+                &shard.path,
+                format!(
+                    "tensor {:?} claims bytes {}..{} but the data file has {} bytes (truncated?)",
+                    e.name,
+                    e.offset,
+                    e.offset.saturating_add(e.size),
+                    shard.len
+                ),
+            ));
+        }
+        Ok(shard)
+    }
+
+    fn checksum_error(&self, shard: &Shard, e: &Entry, actual: u32) -> Error {
+        Error::Checksum {
+            at: crate::error::Location(Some(shard.path.clone())),
+            what: format!("tensor {:?}", e.name),
+            detail: format!("stored crc32c {:#010x}, computed {actual:#010x}", e.crc32c),
+        }
+    }
+
+    /// Read a fixed-size tensor's bytes into `out` (which must be exactly `size` bytes) and
+    /// verify its CRC.
+    pub fn read_into(&self, name: &str, out: &mut [u8]) -> Result<()> {
+        let e = self.entry(name)?;
+        if e.dtype.and_then(DType::size).is_none() {
+            return Err(Error::invalid(format!(
+                "tensor {name:?} is {}, not a fixed-size type",
+                e.dtype_name()
+            )));
+        }
+        if out.len() as u64 != e.size {
+            return Err(Error::invalid(format!(
+                "tensor {name:?} has {} bytes, buffer has {}",
+                e.size,
+                out.len()
+            )));
+        }
+        let shard = self.locate(e)?;
+        shard.file.read_exact_at(out, e.offset).at(&shard.path)?;
+        let actual = parallel_crc32c(out);
+        if actual != e.crc32c {
+            return Err(self.checksum_error(shard, e, actual));
+        }
+        Ok(())
+    }
+
+    /// [`read_into`](Self::read_into) for many tensors at once, in parallel.
+    pub fn read_many_into(&self, jobs: Vec<(&str, &mut [u8])>) -> Result<()> {
+        jobs.into_par_iter()
+            .try_for_each(|(name, out)| self.read_into(name, out))
+    }
+
+    /// Read the raw serialized bytes of any entry (also variant tensors). Numeric tensors are
+    /// CRC-checked here; string tensors when decoded.
+    pub fn read_raw(&self, name: &str) -> Result<Vec<u8>> {
+        let e = self.entry(name)?;
+        let shard = self.locate(e)?;
+        let size = usize::try_from(e.size)
+            .map_err(|_| Error::format_in(&shard.path, "tensor too large"))?;
+        let mut buf = vec![0u8; size];
+        shard
+            .file
+            .read_exact_at(&mut buf, e.offset)
+            .at(&shard.path)?;
+        if e.dtype != Some(DType::String) {
+            let actual = parallel_crc32c(&buf);
+            if actual != e.crc32c {
+                return Err(self.checksum_error(shard, e, actual));
+            }
+        }
+        Ok(buf)
+    }
+
+    /// Read a `DT_STRING` tensor: one byte string per element.
+    pub fn read_strings(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        let e = self.entry(name)?;
+        if e.dtype != Some(DType::String) {
+            return Err(Error::invalid(format!(
+                "tensor {name:?} is {}, not string",
+                e.dtype_name()
+            )));
+        }
+        let raw = self.read_raw(name)?;
+        let shard = self.locate(e)?;
+        let (strings, crc) = decode_strings(&raw, num_elements(&e.shape)?).map_err(|err| {
+            Error::format_in(&shard.path, format!("string tensor {name:?}: {err}"))
+        })?;
+        if crc != e.crc32c {
+            return Err(self.checksum_error(shard, e, crc));
+        }
+        Ok(strings)
+    }
+
+    /// Read any tensor into an owned [`Tensor`].
+    pub fn read(&self, name: &str) -> Result<Tensor<'static>> {
+        let e = self.entry(name)?;
+        let dtype = e.dtype.ok_or_else(|| {
+            Error::invalid(format!(
+                "tensor {name:?} has dtype {}, which kerasafe cannot hold",
+                e.dtype_name()
+            ))
+        })?;
+        let data = if dtype == DType::String {
+            TensorData::Strings(
+                self.read_strings(name)?
+                    .into_iter()
+                    .map(Cow::Owned)
+                    .collect(),
+            )
+        } else {
+            let mut buf = vec![0u8; e.size as usize];
+            self.read_into(name, &mut buf)?;
+            TensorData::Bytes(Cow::Owned(buf))
+        };
+        Ok(Tensor {
+            dtype,
+            shape: e.shape.clone(),
+            data,
+        })
+    }
+}
+
+/// Decode the §1.6.2 string layout of `n` elements from `raw`; returns the strings and the
+/// entry CRC they imply.
+fn decode_strings(raw: &[u8], n: u64) -> Result<(Vec<Vec<u8>>, u32)> {
+    if n > raw.len() as u64 {
+        return Err(Error::format(format!(
+            "{n} elements cannot fit in {} bytes",
+            raw.len()
+        )));
+    }
+    let mut lens = Vec::with_capacity(n as usize);
+    let mut p = 0usize;
+    let mut crc = 0u32;
+    for _ in 0..n {
+        let (len, used) = sstable::get_varint64(&raw[p..])?;
+        p += used;
+        crc = match u32::try_from(len) {
+            Ok(l) => crc32c::crc32c_append(crc, &l.to_le_bytes()),
+            Err(_) => crc32c::crc32c_append(crc, &len.to_le_bytes()),
+        };
+        lens.push(len);
+    }
+    let stored = raw
+        .get(p..p + 4)
+        .ok_or_else(|| Error::format("truncated length checksum"))?;
+    if unmask_crc(u32::from_le_bytes(stored.try_into().expect("4 bytes"))) != crc {
+        return Err(Error::format("string length checksum mismatch"));
+    }
+    crc = crc32c::crc32c_append(crc, stored);
+    p += 4;
+    let mut out = Vec::with_capacity(n as usize);
+    for len in lens {
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| p.checked_add(l))
+            .filter(|&e| e <= raw.len());
+        let end = end.ok_or_else(|| {
+            Error::format(format!("string of {len} bytes runs past the tensor's end"))
+        })?;
+        crc = crc32c::crc32c_append(crc, &raw[p..end]);
+        out.push(raw[p..end].to_vec());
+        p = end;
+    }
+    if p != raw.len() {
+        return Err(Error::format(format!(
+            "{} trailing bytes after the strings",
+            raw.len() - p
+        )));
+    }
+    Ok((out, crc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spec §1.7: TF's `SaveV2(["x", "a/s"], [float32 [1, 2], string ["hi"]])`.
+    const GOLDEN_INDEX: &str = "
+        00 00 06 08 01 1a 02 08 01 00 03 11 61 2f 73 08
+        07 12 04 12 02 08 01 20 08 28 07 35 09 eb 4d 15
+        00 01 0f 78 08 01 12 04 12 02 08 02 28 08 35 59
+        3c e5 35 00 00 00 00 01 00 00 00 00 1d ef ed 95
+        00 00 00 00 01 00 00 00 00 c0 f2 a1 b0 00 01 02
+        79 00 3b 00 00 00 00 01 00 00 00 00 f1 31 1d b4
+        40 08 4d 0e";
+    const GOLDEN_DATA: &str = "0000803f00000040 02d8d81073 6869";
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn golden_index() -> Vec<u8> {
+        let mut v = hex(GOLDEN_INDEX);
+        v.resize(136, 0);
+        v.extend_from_slice(&sstable::MAGIC.to_le_bytes());
+        v
+    }
+
+    fn golden_tensors() -> Vec<(&'static str, Tensor<'static>)> {
+        let x: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|f| f.to_le_bytes()).collect();
+        vec![
+            (
+                "x",
+                Tensor {
+                    dtype: DType::F32,
+                    shape: vec![2],
+                    data: TensorData::Bytes(Cow::Owned(x)),
+                },
+            ),
+            (
+                "a/s",
+                Tensor {
+                    dtype: DType::String,
+                    shape: vec![1],
+                    data: TensorData::Strings(vec![Cow::Borrowed(b"hi")]),
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn writes_the_golden_vector() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("t");
+        write(&prefix, &golden_tensors()).unwrap();
+        assert_eq!(std::fs::read(index_path(&prefix)).unwrap(), golden_index());
+        assert_eq!(
+            std::fs::read(data_path(&prefix, 0, 1)).unwrap(),
+            hex(GOLDEN_DATA)
+        );
+    }
+
+    #[test]
+    fn reads_the_golden_vector() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("t");
+        std::fs::write(index_path(&prefix), golden_index()).unwrap();
+        std::fs::write(data_path(&prefix, 0, 1), hex(GOLDEN_DATA)).unwrap();
+        let r = BundleReader::open(&prefix).unwrap();
+        let names: Vec<_> = r.entries().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a/s", "x"]);
+        assert_eq!(r.read("x").unwrap(), golden_tensors()[0].1);
+        assert_eq!(r.read_strings("a/s").unwrap(), vec![b"hi".to_vec()]);
+    }
+
+    #[test]
+    fn string_layout_matches_spec_example() {
+        let t = Tensor {
+            dtype: DType::String,
+            shape: vec![3],
+            data: TensorData::Strings(vec![
+                Cow::Borrowed(b"ab"),
+                Cow::Borrowed(b""),
+                Cow::Borrowed(b"hello/world"),
+            ]),
+        };
+        let s = serialize(&t).unwrap();
+        assert_eq!(s.head, hex("02000b a3a64892"));
+        assert_eq!(s.size, 20);
+    }
+
+    #[test]
+    fn duplicate_and_empty_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = golden_tensors().remove(0).1;
+        let err = write(&dir.path().join("p"), &[("a", t.clone()), ("a", t.clone())]).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+        assert!(write(&dir.path().join("p"), &[("", t)]).is_err());
+    }
+
+    #[test]
+    fn crc_combine_matches_serial_crc() {
+        let big: Vec<u8> = (0..(CRC_CHUNK * 3 + 17))
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        assert_eq!(parallel_crc32c(&big), crc32c::crc32c(&big));
+    }
+}

@@ -1,0 +1,48 @@
+//! Small filesystem helpers: suffixed paths, temporary names, write-then-rename.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{IoContext, Result};
+
+/// `path` with `suffix` appended to its last component (`ckpt` + `.index` → `ckpt.index`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s: OsString = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// A name for a temporary sibling of `path` that no other writer (thread or process) picks.
+pub fn temp_sibling(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    with_suffix(
+        path,
+        &format!(".tempstate{}-{nanos:x}-{n}", std::process::id()),
+    )
+}
+
+/// Write `path` through `fill` into a temporary sibling, then rename it into place; the
+/// temporary file is removed when anything fails, so no half-written file is ever visible.
+pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
+    let tmp = temp_sibling(path);
+    let result = File::create(&tmp)
+        .and_then(|mut f| fill(&mut f))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.at(path)
+}
+
+/// fsync a file or a directory by path.
+pub fn sync_path(path: &Path) -> Result<()> {
+    File::open(path).and_then(|f| f.sync_all()).at(path)
+}

@@ -1,0 +1,1 @@
+//! Keras HDF5 files (filled in by the h5 work).

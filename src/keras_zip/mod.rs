@@ -1,0 +1,1 @@
+//! The `.keras` zip archive (filled in by the keras_zip work).

@@ -1,0 +1,22 @@
+//! kerasafe's core: Keras/TensorFlow model formats read and written in Rust.
+//!
+//! Formats are sibling modules that read bytes into format-neutral values and write them back.
+//! Nothing here depends on Python; the `python` feature adds thin bindings in [`python`].
+#![deny(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod checkpoint;
+pub mod error;
+pub mod fsutil;
+pub mod h5;
+pub mod keras_zip;
+pub mod savedmodel;
+pub mod store;
+pub mod tensor;
+pub mod validate;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};
+pub use tensor::{DType, Tensor, TensorData};

@@ -1,0 +1,1 @@
+//! SavedModel directories (filled in by the savedmodel work).

@@ -1,0 +1,1 @@
+//! Versioned artifact store (filled in by the store work).

@@ -1,0 +1,1 @@
+//! Output comparison for validation (filled in by the validate work).

@@ -1,1 +1,144 @@
-//! pyo3 bindings (placeholder).
+//! Thin pyo3 bindings: convert arguments, release the GIL, call the core, map the error.
+//! No format logic lives here.
+
+mod errors;
+
+use std::path::PathBuf;
+
+use numpy::{PyReadonlyArray1, PyReadwriteArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::checkpoint::{self, object_graph, BundleReader};
+use crate::tensor::{DType, Tensor, TensorData};
+use errors::run;
+
+/// One tensor for `checkpoint_write`: its bytes as a flat uint8 view, or a list of byte strings.
+#[derive(FromPyObject)]
+enum Values<'py> {
+    Bytes(PyReadonlyArray1<'py, u8>),
+    Strings(Vec<Vec<u8>>),
+}
+
+/// Write a single-shard bundle. `tensors` holds `(name, dtype, shape, values)` in data-file order.
+#[pyfunction]
+fn checkpoint_write(
+    py: Python<'_>,
+    prefix: PathBuf,
+    tensors: Vec<(String, String, Vec<u64>, Values<'_>)>,
+) -> PyResult<()> {
+    let mut owned = Vec::with_capacity(tensors.len());
+    for (name, dtype, shape, values) in &tensors {
+        let dtype = DType::from_name(dtype).map_err(errors::to_py)?;
+        let data = match values {
+            Values::Bytes(a) => TensorData::Bytes(
+                a.as_slice()
+                    .map_err(|e| errors::invalid(e.to_string()))?
+                    .into(),
+            ),
+            Values::Strings(s) => {
+                TensorData::Strings(s.iter().map(|x| x.as_slice().into()).collect())
+            }
+        };
+        owned.push((
+            name.as_str(),
+            Tensor {
+                dtype,
+                shape: shape.clone(),
+                data,
+            },
+        ));
+    }
+    run(py, || checkpoint::write(&prefix, &owned))
+}
+
+/// An opened checkpoint: the index is parsed once; tensors are read on demand.
+#[pyclass(frozen, module = "kerasafe._core")]
+struct CheckpointReader {
+    inner: BundleReader,
+}
+
+#[pymethods]
+impl CheckpointReader {
+    #[new]
+    fn new(py: Python<'_>, prefix: PathBuf) -> PyResult<Self> {
+        Ok(CheckpointReader {
+            inner: run(py, || BundleReader::open(&prefix))?,
+        })
+    }
+
+    /// `(name, shape, dtype, size_in_bytes)` for every tensor, sorted by name.
+    fn entries(&self) -> Vec<(String, Vec<u64>, String, u64)> {
+        self.inner
+            .entries()
+            .map(|e| (e.name.clone(), e.shape.clone(), e.dtype_name(), e.size))
+            .collect()
+    }
+
+    /// Fill each flat uint8 view in `outs` with the bytes of the tensor named alongside it.
+    fn read_into(
+        &self,
+        py: Python<'_>,
+        names: Vec<String>,
+        mut outs: Vec<PyReadwriteArray1<'_, u8>>,
+    ) -> PyResult<()> {
+        if names.len() != outs.len() {
+            return Err(errors::invalid(
+                "names and buffers differ in length".to_string(),
+            ));
+        }
+        let mut jobs = Vec::with_capacity(names.len());
+        for (name, out) in names.iter().zip(outs.iter_mut()) {
+            jobs.push((
+                name.as_str(),
+                out.as_slice_mut()
+                    .map_err(|e| errors::invalid(e.to_string()))?,
+            ));
+        }
+        run(py, || self.inner.read_many_into(jobs))
+    }
+
+    /// The elements of a string tensor.
+    fn read_strings<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let items = run(py, || self.inner.read_strings(&name))?;
+        Ok(items.iter().map(|b| PyBytes::new(py, b)).collect())
+    }
+}
+
+/// Serialize a `TrackableObjectGraph` for `(checkpoint_key, full_name)` pairs.
+#[pyfunction]
+fn object_graph_build<'py>(
+    py: Python<'py>,
+    keys: Vec<(String, String)>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let bytes = run(py, || object_graph::build(&keys))?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
+/// `(path, attribute, checkpoint_key, full_name)` for every attribute of a serialized graph.
+#[pyfunction]
+fn object_graph_attributes(
+    py: Python<'_>,
+    graph: Vec<u8>,
+) -> PyResult<Vec<(Vec<String>, String, String, String)>> {
+    let attrs = run(py, || object_graph::attributes(&graph))?;
+    Ok(attrs
+        .into_iter()
+        .map(|a| (a.path, a.name, a.checkpoint_key, a.full_name))
+        .collect())
+}
+
+/// The native module `kerasafe._core`.
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<CheckpointReader>()?;
+    m.add_function(wrap_pyfunction!(checkpoint_write, m)?)?;
+    m.add_function(wrap_pyfunction!(object_graph_build, m)?)?;
+    m.add_function(wrap_pyfunction!(object_graph_attributes, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,54 @@
+"""``save_weights`` / ``load_weights`` in the TF checkpoint format, without TensorFlow's saver."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _core, checkpoint, keras_bridge
+from .errors import FormatError, NotFoundError
+
+
+def _write_state_file(prefix: str) -> None:
+    # tf.train.latest_checkpoint(dir) reads this text proto; tf-keras writes it too.
+    directory, base = os.path.split(os.path.abspath(prefix))
+    path = os.path.join(directory, "checkpoint")
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n')
+    os.replace(tmp, path)
+
+
+def save_tf_checkpoint(model: Any, prefix: str) -> None:
+    keras_bridge.ensure_built(model)
+    keyed = keras_bridge.tf_checkpoint_variables(model)
+    graph = _core.object_graph_build([(key, keras_bridge.variable_path(v)) for key, v in keyed])
+    tensors: dict[str, Any] = {key: keras_bridge.to_numpy(v) for key, v in keyed}
+    tensors[checkpoint.OBJECT_GRAPH_KEY] = np.array(graph, dtype=object)
+    directory = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(directory, exist_ok=True)
+    checkpoint.write(prefix, tensors)
+    _write_state_file(prefix)
+
+
+def load_tf_checkpoint(model: Any, prefix: str) -> None:
+    if not os.path.exists(f"{prefix}.index"):
+        raise NotFoundError(f"{prefix}.index: no TF checkpoint at this prefix")
+    keras_bridge.ensure_built(model)
+    reader = checkpoint._reader(prefix)
+    stored = {name: (tuple(shape), dtype) for name, shape, dtype, _ in reader.entries()}
+    keyed = keras_bridge.tf_checkpoint_variables(model)
+    problems: list[str] = []
+    for key, variable in keyed:
+        want = tuple(int(d) for d in variable.shape)
+        if key not in stored:
+            problems.append(f"no value for {keras_bridge.variable_path(variable)} (key {key!r})")
+        elif stored[key][0] != want:
+            problems.append(f"{keras_bridge.variable_path(variable)} has shape {want} in the model but {stored[key][0]} in the file")
+    if problems:
+        raise FormatError(f"{prefix}.index: checkpoint does not match model {model.name!r}: " + "; ".join(problems))
+    values = checkpoint.read_from(reader, prefix, [key for key, _ in keyed])
+    for key, variable in keyed:  # everything was read and checked before the first assignment
+        variable.assign(values[key])

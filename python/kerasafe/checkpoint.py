@@ -1,0 +1,101 @@
+"""TensorFlow checkpoints (``PREFIX.index`` + ``PREFIX.data-*``) read and written without TensorFlow.
+
+>>> import numpy as np, kerasafe.checkpoint as ckpt
+>>> ckpt.write("/tmp/demo/ckpt", {"w": np.ones((2, 3), "float32")})
+>>> ckpt.read("/tmp/demo/ckpt")["w"].shape
+(2, 3)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any, Union
+
+import numpy as np
+
+from . import _core
+from ._dtypes import name_of, to_numpy
+from .errors import FormatError
+
+__all__ = ["write", "read", "list_variables", "OBJECT_GRAPH_KEY"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+_log = logging.getLogger("kerasafe")
+
+
+def _as_values(name: str, value: Any) -> tuple[str, str, list[int], Any]:
+    arr = np.asarray(value)
+    shape = list(arr.shape)
+    if arr.dtype.kind in "OSU":
+        items = [x.encode("utf-8") if isinstance(x, str) else bytes(x) for x in arr.reshape(-1).tolist()]
+        return (name, "string", shape, items)
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    # A flat uint8 view of C-ordered data: the core reads it in place (copies only when the
+    # caller's array was not C-contiguous).
+    flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
+    return (name, name_of(arr.dtype), shape, flat)
+
+
+def write(prefix: PathLike, tensors: Mapping[str, Any]) -> None:
+    """Write ``tensors`` (name → array-like) as a single-shard TF checkpoint at ``prefix``.
+
+    Files are written under temporary names and renamed, so readers never see half a checkpoint.
+    String arrays (``bytes``/``str`` objects) are stored as ``DT_STRING``.
+    """
+    _core.checkpoint_write(os.fspath(prefix), [_as_values(str(k), v) for k, v in tensors.items()])
+
+
+def _reader(prefix: PathLike) -> Any:
+    return _core.CheckpointReader(os.fspath(prefix))
+
+
+def read(prefix: PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Read all tensors of a checkpoint, or just ``names``; every tensor's CRC32C is verified.
+
+    String tensors come back as object arrays of ``bytes`` (the object graph under
+    ``_CHECKPOINTABLE_OBJECT_GRAPH`` is a scalar one).
+    """
+    reader = _reader(prefix)
+    return read_from(reader, prefix, names)
+
+
+def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """:func:`read` on an opened ``_core.CheckpointReader``."""
+    entries = {e[0]: e for e in reader.entries()}
+    wanted = list(entries) if names is None else list(names)
+    out: dict[str, np.ndarray] = {}
+    fixed_names: list[str] = []
+    buffers: list[np.ndarray] = []
+    for name in wanted:
+        entry = entries.get(name)
+        if entry is None:
+            raise FormatError(f"{os.fspath(prefix)}.index: no tensor named {name!r} in the checkpoint")
+        _, shape, dtype, _size = entry
+        if dtype == "string":
+            items = reader.read_strings(name)
+            arr = np.empty(len(items), dtype=object)
+            arr[:] = items
+            out[name] = arr.reshape(shape)
+            continue
+        try:
+            np_dtype = to_numpy(dtype)
+        except Exception:
+            if names is None:
+                _log.warning("skipping %r in %s: dtype %s has no numpy equivalent", name, prefix, dtype)
+                continue
+            raise FormatError(f"{os.fspath(prefix)}.index: tensor {name!r} has dtype {dtype}, which numpy cannot hold") from None
+        arr = np.empty(shape, dtype=np_dtype)
+        out[name] = arr
+        fixed_names.append(name)
+        buffers.append(arr.reshape(-1).view(np.uint8))
+    reader.read_into(fixed_names, buffers)  # one call: parallel reads without the GIL
+    return {name: out[name] for name in wanted if name in out}
+
+
+def list_variables(prefix: PathLike) -> list[tuple[str, tuple[int, ...], str]]:
+    """``(name, shape, dtype)`` of every tensor, from the ``.index`` file alone."""
+    return [(name, tuple(shape), dtype) for name, shape, dtype, _ in _reader(prefix).entries()]

@@ -1,0 +1,568 @@
+//! Per-file SHA-256 manifests of artifact directories, and their verification.
+//!
+//! A manifest lists every regular file under a directory by its relative path (components joined
+//! with `/`), with its size and SHA-256. The top-level [`METADATA_FILE`] is left out because it
+//! holds the manifest. Symlinks and special files are refused: a link in an artifact can point a
+//! loader at any file on the machine. Files are hashed in parallel, each by streaming reads.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, IoContext, Location, Result};
+
+pub use super::metadata::METADATA_FILE;
+
+/// Read buffer for hashing one file.
+const HASH_BUF: usize = 4 << 20;
+
+/// Size and SHA-256 of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Length in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the contents.
+    pub sha256: String,
+}
+
+/// Every file of an artifact directory, keyed by `/`-separated relative path (sorted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Relative path → size and hash.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+impl Manifest {
+    /// Total bytes of all files.
+    pub fn total_size(&self) -> u64 {
+        self.files.values().map(|f| f.size).sum()
+    }
+}
+
+/// A regular file found by [`walk`].
+pub(crate) struct Found {
+    pub rel: String,
+    pub path: PathBuf,
+    pub size: u64,
+    dev: u64,
+    ino: u64,
+}
+
+/// Every regular file and directory under `dir` (directories deepest first, `dir` last).
+pub(crate) struct Tree {
+    pub files: Vec<Found>,
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Walk `dir` without following links; refuses symlinks, special files and non-UTF-8 names.
+/// The top-level metadata file is included only when `with_metadata`.
+pub(crate) fn walk(dir: &Path, with_metadata: bool) -> Result<Tree> {
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    // (absolute path, relative prefix) — an explicit stack, so hostile nesting cannot overflow ours.
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((current, prefix)) = stack.pop() {
+        for entry in std::fs::read_dir(&current).at(&current)? {
+            let entry = entry.at(&current)?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_str().ok_or_else(|| {
+                Error::format_in(
+                    &path,
+                    "file name is not valid UTF-8; artifacts need UTF-8 names",
+                )
+            })?;
+            let rel = format!("{prefix}{name}");
+            let meta = std::fs::symlink_metadata(&path).at(&path)?;
+            let ft = meta.file_type();
+            if ft.is_symlink() {
+                return Err(Error::format_in(
+                    &path,
+                    "symlinks are not allowed in artifacts (a link can point a loader at any file)",
+                ));
+            } else if ft.is_dir() {
+                stack.push((path, format!("{rel}/")));
+            } else if ft.is_file() {
+                if !with_metadata && prefix.is_empty() && name == METADATA_FILE {
+                    continue;
+                }
+                files.push(Found {
+                    rel,
+                    path,
+                    size: meta.len(),
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                });
+            } else {
+                return Err(Error::format_in(
+                    &path,
+                    "only regular files and directories are allowed in artifacts",
+                ));
+            }
+        }
+        dirs.push(current);
+    }
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    // Children were pushed after their parents; reversed, every directory precedes its parent.
+    dirs.reverse();
+    Ok(Tree { files, dirs })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// Hash a file found by the walk, checking it is still the same regular file once opened (a
+/// file swapped for a symlink between the walk and the open is refused).
+fn hash_found(f: &Found) -> Result<FileEntry> {
+    let mut file = File::open(&f.path).at(&f.path)?;
+    let meta = file.metadata().at(&f.path)?;
+    if !meta.is_file() || meta.dev() != f.dev || meta.ino() != f.ino {
+        return Err(Error::format_in(
+            &f.path,
+            "file was replaced while the artifact was being hashed",
+        ));
+    }
+    let (size, sha256) = hash_reader(&mut file, meta.len()).at(&f.path)?;
+    Ok(FileEntry { size, sha256 })
+}
+
+fn hash_reader(r: &mut impl Read, size_hint: u64) -> std::io::Result<(u64, String)> {
+    let cap = usize::try_from(size_hint.clamp(8 << 10, HASH_BUF as u64)).unwrap_or(HASH_BUF);
+    let mut buf = vec![0u8; cap];
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((total, hex(&hasher.finalize())))
+}
+
+/// Size and SHA-256 of one file (symlinks refused).
+pub fn hash_file(path: &Path) -> Result<FileEntry> {
+    let meta = std::fs::symlink_metadata(path).at(path)?;
+    if !meta.file_type().is_file() {
+        return Err(Error::format_in(path, "not a regular file"));
+    }
+    hash_found(&Found {
+        rel: String::new(),
+        path: path.to_path_buf(),
+        size: meta.len(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
+}
+
+fn hash_all<'f>(files: impl IntoIterator<Item = &'f Found>) -> Result<Vec<(&'f Found, FileEntry)>> {
+    let mut todo: Vec<&Found> = files.into_iter().collect();
+    // Largest first, so one big file does not start last and run alone.
+    todo.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.rel.cmp(&b.rel)));
+    todo.into_par_iter()
+        .map(|f| hash_found(f).map(|e| (f, e)))
+        .collect()
+}
+
+/// The manifest of every regular file under `dir` except the top-level `metadata.json`.
+/// Symlinks, special files and non-UTF-8 names are [`Error::Format`] errors naming the path.
+pub fn hash_files(dir: &Path) -> Result<Manifest> {
+    let tree = walk(dir, false)?;
+    let files = hash_all(&tree.files)?
+        .into_iter()
+        .map(|(f, e)| (f.rel.clone(), e))
+        .collect();
+    Ok(Manifest { files })
+}
+
+/// Whether a manifest key is a plain relative path that stays inside the artifact.
+fn is_safe_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.contains('\0')
+        && key
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// A file whose size differs from the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizeMismatch {
+    /// Relative path.
+    pub path: String,
+    /// Size in the manifest.
+    pub expected: u64,
+    /// Size on disk.
+    pub actual: u64,
+}
+
+/// A file whose SHA-256 differs from the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashMismatch {
+    /// Relative path.
+    pub path: String,
+    /// Hash in the manifest.
+    pub expected: String,
+    /// Hash of the file on disk.
+    pub actual: String,
+}
+
+/// What [`verify`] found. All lists are sorted by path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// The directory verified.
+    pub dir: PathBuf,
+    /// Files hashed and found intact.
+    pub ok: u64,
+    /// Files in the manifest and not on disk.
+    pub missing: Vec<String>,
+    /// Files on disk and not in the manifest.
+    pub extra: Vec<String>,
+    /// Files whose size differs (not hashed).
+    pub size_mismatches: Vec<SizeMismatch>,
+    /// Files of the right size whose hash differs.
+    pub hash_mismatches: Vec<HashMismatch>,
+}
+
+impl VerifyReport {
+    /// Whether the directory matches its manifest exactly.
+    pub fn is_ok(&self) -> bool {
+        self.missing.is_empty()
+            && self.extra.is_empty()
+            && self.size_mismatches.is_empty()
+            && self.hash_mismatches.is_empty()
+    }
+
+    /// Every bad file with what is wrong with it, sorted by path.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = self
+            .missing
+            .iter()
+            .map(|p| (p.clone(), "missing".to_string()))
+            .chain(
+                self.extra
+                    .iter()
+                    .map(|p| (p.clone(), "not in the manifest".to_string())),
+            )
+            .chain(self.size_mismatches.iter().map(|m| {
+                (
+                    m.path.clone(),
+                    format!("size {} bytes, manifest says {}", m.actual, m.expected),
+                )
+            }))
+            .chain(self.hash_mismatches.iter().map(|m| {
+                (
+                    m.path.clone(),
+                    format!("sha256 {}, manifest says {}", m.actual, m.expected),
+                )
+            }))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// `Ok(())` when intact, else [`Error::Checksum`] at the first bad file (by path), whose
+    /// message lists every bad file.
+    pub fn into_result(self) -> Result<()> {
+        let problems = self.problems();
+        let Some((first, _)) = problems.first() else {
+            return Ok(());
+        };
+        let list: Vec<String> = problems
+            .iter()
+            .map(|(p, why)| format!("{p}: {why}"))
+            .collect();
+        Err(Error::Checksum {
+            at: Location(Some(self.dir.join(first))),
+            what: format!("artifact {}", self.dir.display()),
+            detail: format!(
+                "{} file(s) differ from the manifest: {}",
+                problems.len(),
+                list.join("; ")
+            ),
+        })
+    }
+}
+
+/// Compare `dir` with `manifest`: missing, extra, resized and altered files. Only files whose
+/// size matches are hashed (in parallel). The top-level `metadata.json` is never an extra file.
+/// Manifest keys that are not plain relative paths (`..`, absolute, empty components) and
+/// symlinks in `dir` are [`Error::Format`] errors: the artifact is hostile or corrupt.
+pub fn verify(dir: &Path, manifest: &Manifest) -> Result<VerifyReport> {
+    if let Some(bad) = manifest
+        .files
+        .keys()
+        .find(|k| !is_safe_key(k) || k.as_str() == METADATA_FILE)
+    {
+        return Err(Error::format_in(
+            dir,
+            format!("manifest entry {bad:?} is not a relative path to an artifact file"),
+        ));
+    }
+    let tree = walk(dir, false)?;
+    let on_disk: BTreeMap<&str, &Found> = tree.files.iter().map(|f| (f.rel.as_str(), f)).collect();
+    let mut report = VerifyReport {
+        dir: dir.to_path_buf(),
+        ok: 0,
+        missing: Vec::new(),
+        extra: Vec::new(),
+        size_mismatches: Vec::new(),
+        hash_mismatches: Vec::new(),
+    };
+    let mut to_hash = Vec::new();
+    for (key, want) in &manifest.files {
+        match on_disk.get(key.as_str()) {
+            None => report.missing.push(key.clone()),
+            Some(f) if f.size != want.size => report.size_mismatches.push(SizeMismatch {
+                path: key.clone(),
+                expected: want.size,
+                actual: f.size,
+            }),
+            Some(f) => to_hash.push(*f),
+        }
+    }
+    report.extra = on_disk
+        .keys()
+        .filter(|k| !manifest.files.contains_key(**k))
+        .map(|k| k.to_string())
+        .collect();
+    let mut hashed = hash_all(to_hash)?;
+    hashed.sort_by(|a, b| a.0.rel.cmp(&b.0.rel));
+    for (f, got) in hashed {
+        let want = &manifest.files[&f.rel];
+        if got.size != want.size {
+            // Changed size between the walk and the read.
+            report.size_mismatches.push(SizeMismatch {
+                path: f.rel.clone(),
+                expected: want.size,
+                actual: got.size,
+            });
+        } else if !got.sha256.eq_ignore_ascii_case(&want.sha256) {
+            report.hash_mismatches.push(HashMismatch {
+                path: f.rel.clone(),
+                expected: want.sha256.clone(),
+                actual: got.sha256,
+            });
+        } else {
+            report.ok += 1;
+        }
+    }
+    report.size_mismatches.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn sample() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("saved_model.pb"), b"graph").unwrap();
+        fs::create_dir_all(d.path().join("variables/deep")).unwrap();
+        fs::write(d.path().join("variables/variables.index"), b"index").unwrap();
+        fs::write(d.path().join("variables/deep/x.bin"), vec![7u8; 100_000]).unwrap();
+        fs::write(d.path().join("empty"), b"").unwrap();
+        fs::write(d.path().join(METADATA_FILE), b"{}").unwrap();
+        d
+    }
+
+    #[test]
+    fn known_hashes() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("abc"), b"abc").unwrap();
+        fs::write(d.path().join("empty"), b"").unwrap();
+        let m = hash_files(d.path()).unwrap();
+        assert_eq!(
+            m.files["abc"].sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            m.files["empty"].sha256,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(m.files["abc"].size, 3);
+        // A 9 MiB file crosses the 4 MiB read buffer twice.
+        let big = vec![b'a'; 9 << 20];
+        fs::write(d.path().join("big"), &big).unwrap();
+        let want = hex(&Sha256::digest(&big));
+        assert_eq!(hash_file(&d.path().join("big")).unwrap().sha256, want);
+        assert_eq!(hash_file(&d.path().join("big")).unwrap().size, 9 << 20);
+    }
+
+    #[test]
+    fn lists_files_recursively_sorted_without_metadata() {
+        let d = sample();
+        let m = hash_files(d.path()).unwrap();
+        let keys: Vec<&str> = m.files.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "empty",
+                "saved_model.pb",
+                "variables/deep/x.bin",
+                "variables/variables.index"
+            ]
+        );
+        assert_eq!(m.total_size(), 5 + 5 + 100_000);
+        // A nested metadata.json is an ordinary file.
+        fs::write(d.path().join("variables/metadata.json"), b"x").unwrap();
+        assert!(hash_files(d.path())
+            .unwrap()
+            .files
+            .contains_key("variables/metadata.json"));
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["files"]["empty"]["size"], 0);
+        let back: Manifest = serde_json::from_value(json).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn verify_round_trip_and_flipped_byte() {
+        let d = sample();
+        let m = hash_files(d.path()).unwrap();
+        let r = verify(d.path(), &m).unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(r.ok, 4);
+        r.into_result().unwrap();
+        // Metadata changes never matter.
+        fs::write(d.path().join(METADATA_FILE), b"{\"released\": true}").unwrap();
+        assert!(verify(d.path(), &m).unwrap().is_ok());
+
+        let p = d.path().join("variables/deep/x.bin");
+        let mut bytes = fs::read(&p).unwrap();
+        bytes[54_321] ^= 1;
+        fs::write(&p, &bytes).unwrap();
+        let r = verify(d.path(), &m).unwrap();
+        assert_eq!(r.hash_mismatches.len(), 1);
+        assert_eq!(r.hash_mismatches[0].path, "variables/deep/x.bin");
+        assert_eq!(r.ok, 3);
+        match r.into_result() {
+            Err(Error::Checksum { at, detail, .. }) => {
+                assert_eq!(at.0.unwrap(), p);
+                assert!(detail.contains("variables/deep/x.bin: sha256"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn verify_reports_missing_extra_and_resized() {
+        let d = sample();
+        let m = hash_files(d.path()).unwrap();
+        fs::remove_file(d.path().join("saved_model.pb")).unwrap();
+        fs::write(d.path().join("variables/new.txt"), b"surprise").unwrap();
+        fs::write(d.path().join("empty"), b"now not").unwrap();
+        let r = verify(d.path(), &m).unwrap();
+        assert_eq!(r.missing, ["saved_model.pb"]);
+        assert_eq!(r.extra, ["variables/new.txt"]);
+        assert_eq!(
+            r.size_mismatches,
+            [SizeMismatch {
+                path: "empty".into(),
+                expected: 0,
+                actual: 7
+            }]
+        );
+        assert!(r.hash_mismatches.is_empty());
+        assert_eq!(r.ok, 2);
+        let err = r.into_result().unwrap_err();
+        match &err {
+            Error::Checksum { at, .. } => {
+                assert_eq!(at.0.as_deref(), Some(&*d.path().join("empty")))
+            }
+            other => panic!("{other:?}"),
+        }
+        let msg = err.to_string();
+        for p in [
+            "empty",
+            "saved_model.pb: missing",
+            "variables/new.txt: not in the manifest",
+        ] {
+            assert!(msg.contains(p), "{msg}");
+        }
+    }
+
+    #[test]
+    fn symlinks_and_special_files_are_refused() {
+        let d = sample();
+        std::os::unix::fs::symlink("/etc/passwd", d.path().join("variables/link")).unwrap();
+        let err = hash_files(d.path()).unwrap_err();
+        match &err {
+            Error::Format { at, msg } => {
+                assert_eq!(at.0.as_deref(), Some(&*d.path().join("variables/link")));
+                assert!(msg.contains("symlink"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            verify(d.path(), &Manifest::default()),
+            Err(Error::Format { .. })
+        ));
+        assert!(hash_file(&d.path().join("variables/link")).is_err());
+        fs::remove_file(d.path().join("variables/link")).unwrap();
+        // A link to a directory is refused too.
+        std::os::unix::fs::symlink("/", d.path().join("rootlink")).unwrap();
+        assert!(matches!(hash_files(d.path()), Err(Error::Format { .. })));
+        fs::remove_file(d.path().join("rootlink")).unwrap();
+        // A fifo.
+        let fifo = d.path().join("fifo");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(matches!(hash_files(d.path()), Err(Error::Format { .. })));
+        }
+    }
+
+    #[test]
+    fn hostile_manifest_keys_are_refused() {
+        let d = sample();
+        for key in [
+            "../escape",
+            "/etc/passwd",
+            "a//b",
+            "./x",
+            "",
+            "metadata.json",
+            "a/../../b",
+        ] {
+            let mut m = Manifest::default();
+            m.files.insert(
+                key.to_string(),
+                FileEntry {
+                    size: 1,
+                    sha256: "00".into(),
+                },
+            );
+            assert!(
+                matches!(verify(d.path(), &m), Err(Error::Format { .. })),
+                "{key:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_dir_is_an_io_error() {
+        let d = tempfile::tempdir().unwrap();
+        let err = hash_files(&d.path().join("nope")).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }));
+    }
+}

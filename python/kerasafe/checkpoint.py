@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _core
 from ._dtypes import name_of, to_numpy
-from .errors import FormatError
+from .errors import FormatError, InvalidArgumentError
 
 __all__ = ["write", "read", "list_variables", "OBJECT_GRAPH_KEY"]
 
@@ -26,11 +26,19 @@ OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _log = logging.getLogger("kerasafe")
 
 
+def _as_bytes(name: str, item: Any) -> bytes:
+    if isinstance(item, str):
+        return item.encode("utf-8")
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return bytes(item)
+    raise InvalidArgumentError(f"tensor {name!r}: string tensors hold bytes or str, not {type(item).__name__}")
+
+
 def _as_values(name: str, value: Any) -> tuple[str, str, list[int], Any]:
     arr = np.asarray(value)
     shape = list(arr.shape)
     if arr.dtype.kind in "OSU":
-        items = [x.encode("utf-8") if isinstance(x, str) else bytes(x) for x in arr.reshape(-1).tolist()]
+        items = [_as_bytes(name, x) for x in arr.reshape(-1).tolist()]
         return (name, "string", shape, items)
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))

@@ -9,7 +9,7 @@ pub mod proto;
 pub mod sstable;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -219,6 +219,17 @@ fn prefix_msg(e: Error, name: &str) -> Error {
     }
 }
 
+/// One dimension of a slice of a partitioned tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    /// First index.
+    pub start: u64,
+    /// Number of indices.
+    pub len: u64,
+    /// Whether the file gave the length (absent means "the whole dimension"); it changes the key.
+    pub explicit: bool,
+}
+
 /// One tensor as the index describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -240,6 +251,8 @@ pub struct Entry {
     pub crc32c: u32,
     /// True for partitioned tensors, whose values live under slice keys.
     pub sliced: bool,
+    /// For partitioned tensors: each slice's extent per dimension.
+    pub slices: Vec<Vec<Extent>>,
 }
 
 impl Entry {
@@ -251,6 +264,130 @@ impl Entry {
             None => format!("dtype_enum_{}", self.dtype_enum),
         }
     }
+}
+
+fn byte_size_of(shape: &[u64], elem: usize) -> Result<u64> {
+    num_elements(shape)?
+        .checked_mul(elem as u64)
+        .ok_or_else(|| Error::format(format!("a tensor of shape {shape:?} is too large")))
+}
+
+/// TF's `EncodeTensorNameSlice` (OrderedCode): the index key of one slice of `name`.
+pub fn slice_key(name: &str, extents: &[Extent]) -> Vec<u8> {
+    let mut key = vec![0u8]; // WriteNumIncreasing(0)
+    for &b in name.as_bytes() {
+        match b {
+            0x00 => key.extend_from_slice(&[0x00, 0xff]),
+            0xff => key.extend_from_slice(&[0xff, 0x00]),
+            _ => key.push(b),
+        }
+    }
+    key.extend_from_slice(&[0x00, 0x01]);
+    let rank = extents.len() as u64;
+    let rank_bytes = rank.to_be_bytes();
+    let skip = rank_bytes.iter().take_while(|&&b| b == 0).count();
+    key.push((8 - skip) as u8);
+    key.extend_from_slice(&rank_bytes[skip..]);
+    for x in extents {
+        // An extent without a length (the whole dimension) is encoded as length -1.
+        write_signed_increasing(&mut key, x.start as i64);
+        write_signed_increasing(&mut key, if x.explicit { x.len as i64 } else { -1 });
+    }
+    key
+}
+
+/// OrderedCode `WriteSignedNumIncreasing`.
+fn write_signed_increasing(out: &mut Vec<u8>, val: i64) {
+    const HEADER: [[u8; 2]; 11] = [
+        [0, 0],
+        [0x80, 0],
+        [0xc0, 0],
+        [0xe0, 0],
+        [0xf0, 0],
+        [0xf8, 0],
+        [0xfc, 0],
+        [0xfe, 0],
+        [0xff, 0],
+        [0xff, 0x80],
+        [0xff, 0xc0],
+    ];
+    let x = if val < 0 { !(val as u64) } else { val as u64 };
+    if x < 64 {
+        out.push(HEADER[1][0] ^ (val as u8));
+        return;
+    }
+    let bits = 64 - x.leading_zeros() as usize; // Log2Floor(x) + 1
+    let len = if bits >= 63 { 10 } else { bits / 7 + 1 };
+    let sign = if val < 0 { 0xff } else { 0 };
+    let mut buf = [sign; 10];
+    buf[2..].copy_from_slice(&val.to_be_bytes());
+    let begin = &mut buf[10 - len..];
+    begin[0] ^= HEADER[len][0];
+    begin[1] ^= HEADER[len][1];
+    out.extend_from_slice(begin);
+}
+
+/// Copy a row-major slice (`src`, shaped by the extents' lengths) into the full tensor `dst`.
+fn scatter_slice(dst: &mut [u8], shape: &[u64], extents: &[Extent], src: &[u8], elem: usize) {
+    let extents: Vec<(u64, u64)> = extents.iter().map(|x| (x.start, x.len)).collect();
+    if extents.iter().any(|&(_, l)| l == 0) {
+        return;
+    }
+    if shape.is_empty() {
+        dst[..elem].copy_from_slice(&src[..elem]);
+        return;
+    }
+    let rank = shape.len();
+    let run = extents[rank - 1].1 as usize * elem;
+    let mut strides = vec![elem as u64; rank];
+    for d in (0..rank - 1).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
+    let mut idx = vec![0u64; rank - 1]; // position within the slice, outer dims
+    let mut src_off = 0usize;
+    loop {
+        let mut dst_off = extents[rank - 1].0 * strides[rank - 1];
+        for d in 0..rank - 1 {
+            dst_off += (extents[d].0 + idx[d]) * strides[d];
+        }
+        let dst_off = dst_off as usize;
+        dst[dst_off..dst_off + run].copy_from_slice(&src[src_off..src_off + run]);
+        src_off += run;
+        // odometer over the outer dims
+        let mut d = rank - 1;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < extents[d].1 {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+/// Slices must cover the tensor exactly once: disjoint boxes whose sizes add up to the whole.
+fn check_slices_tile(name: &str, shape: &[u64], slices: &[Vec<Extent>]) -> Result<()> {
+    let total: u128 = slices
+        .iter()
+        .map(|s| s.iter().map(|x| u128::from(x.len)).product::<u128>())
+        .sum();
+    let disjoint = |a: &Vec<Extent>, b: &Vec<Extent>| {
+        a.iter()
+            .zip(b)
+            .any(|(x, y)| x.start + x.len <= y.start || y.start + y.len <= x.start)
+    };
+    let overlap =
+        (0..slices.len()).any(|i| (i + 1..slices.len()).any(|j| !disjoint(&slices[i], &slices[j])));
+    if overlap || total != u128::from(num_elements(shape)?) {
+        return Err(Error::format(format!(
+            "entry {name:?}: its slices do not tile the shape {shape:?}"
+        )));
+    }
+    Ok(())
 }
 
 fn parse_entry(name: String, value: &[u8], num_shards: i32) -> Result<Entry> {
@@ -273,6 +410,43 @@ fn parse_entry(name: String, value: &[u8], num_shards: i32) -> Result<Entry> {
         .map_err(|_| Error::format(format!("entry {name:?} has a negative dimension")))?;
     num_elements(&shape).map_err(|e| Error::format(format!("entry {name:?}: {e}")))?;
     let sliced = !p.slices.is_empty();
+    let mut slices = Vec::with_capacity(p.slices.len());
+    for slice in &p.slices {
+        if slice.extent.len() != shape.len() {
+            return Err(Error::format(format!(
+                "entry {name:?}: a slice has {} extents for a rank-{} tensor",
+                slice.extent.len(),
+                shape.len()
+            )));
+        }
+        let mut ext = Vec::with_capacity(shape.len());
+        for (x, &dim) in slice.extent.iter().zip(&shape) {
+            let start = u64::try_from(x.start).ok();
+            let len = match x.length {
+                None => start.map(|s| dim.saturating_sub(s)),
+                Some(l) => u64::try_from(l).ok(),
+            };
+            match (start, len) {
+                (Some(s), Some(l)) if s.checked_add(l).is_some_and(|e| e <= dim) => {
+                    ext.push(Extent {
+                        start: s,
+                        len: l,
+                        explicit: x.length.is_some(),
+                    })
+                }
+                _ => {
+                    return Err(Error::format(format!(
+                        "entry {name:?}: slice extent {}+{:?} lies outside dimension {dim}",
+                        x.start, x.length
+                    )))
+                }
+            }
+        }
+        slices.push(ext);
+    }
+    if sliced {
+        check_slices_tile(&name, &shape, &slices)?;
+    }
     let (offset, size) = match (u64::try_from(p.offset), u64::try_from(p.size)) {
         (Ok(o), Ok(s)) => (o, s),
         _ => {
@@ -304,6 +478,11 @@ fn parse_entry(name: String, value: &[u8], num_shards: i32) -> Result<Entry> {
             )));
         }
     }
+    // A partitioned tensor's own entry carries no bytes; report its logical size.
+    let size = match (sliced, dtype.and_then(DType::size)) {
+        (true, Some(elem)) => byte_size_of(&shape, elem)?,
+        _ => size,
+    };
     Ok(Entry {
         name,
         dtype_enum: p.dtype,
@@ -314,6 +493,7 @@ fn parse_entry(name: String, value: &[u8], num_shards: i32) -> Result<Entry> {
         size,
         crc32c: unmask_crc(p.crc32c),
         sliced,
+        slices,
     })
 }
 
@@ -329,6 +509,7 @@ pub struct BundleReader {
     index_path: PathBuf,
     num_shards: i32,
     entries: BTreeMap<String, Entry>,
+    slice_entries: HashMap<Vec<u8>, Entry>,
     shards: Vec<OnceLock<Result<Shard, String>>>,
 }
 
@@ -381,9 +562,13 @@ impl BundleReader {
             )));
         }
         let mut entries = BTreeMap::new();
+        let mut slice_entries = HashMap::new();
         for (key, value) in it {
             if key.first() == Some(&0) {
-                continue; // slice keys of partitioned tensors (OrderedCode-encoded)
+                // A slice of a partitioned tensor, under an OrderedCode-encoded key.
+                let label = format!("slice {}", String::from_utf8_lossy(&key[1..]));
+                slice_entries.insert(key, parse_entry(label, value, header.num_shards)?);
+                continue;
             }
             let name = String::from_utf8(key).map_err(|e| {
                 Error::format(format!(
@@ -400,6 +585,7 @@ impl BundleReader {
             prefix: prefix.to_path_buf(),
             num_shards: header.num_shards,
             entries,
+            slice_entries,
             shards,
         })
     }
@@ -461,7 +647,7 @@ impl BundleReader {
             return Err(Error::Format {
                 at: crate::error::Location(Some(self.index_path.clone())),
                 msg: format!(
-                    "tensor {:?} is partitioned into slices, which kerasafe does not read yet",
+                    "tensor {:?} is partitioned into slices; read it with read_into",
                     e.name
                 ),
             });
@@ -510,11 +696,59 @@ impl BundleReader {
                 out.len()
             )));
         }
+        if e.sliced {
+            return self.read_slices_into(e, out);
+        }
         let shard = self.locate(e)?;
         shard.file.read_exact_at(out, e.offset).at(&shard.path)?;
         let actual = parallel_crc32c(out);
         if actual != e.crc32c {
             return Err(self.checksum_error(shard, e, actual));
+        }
+        Ok(())
+    }
+
+    /// Assemble a partitioned tensor from its slices (spec §1.5.3).
+    fn read_slices_into(&self, e: &Entry, out: &mut [u8]) -> Result<()> {
+        let elem = e.dtype.and_then(DType::size).unwrap_or(1);
+        for extents in &e.slices {
+            let key = slice_key(&e.name, extents);
+            let s = self.slice_entries.get(&key).ok_or_else(|| {
+                Error::format_in(
+                    &self.index_path,
+                    format!(
+                        "tensor {:?}: slice {extents:?} is missing from the index",
+                        e.name
+                    ),
+                )
+            })?;
+            let lens: Vec<u64> = extents.iter().map(|x| x.len).collect();
+            if s.dtype_enum != e.dtype_enum || s.shape != lens || s.sliced {
+                return Err(Error::format_in(
+                    &self.index_path,
+                    format!(
+                        "tensor {:?}: slice {extents:?} has dtype/shape {}/{:?}",
+                        e.name,
+                        s.dtype_name(),
+                        s.shape
+                    ),
+                ));
+            }
+            let shard = self.locate(s)?;
+            let mut buf = vec![0u8; s.size as usize];
+            shard
+                .file
+                .read_exact_at(&mut buf, s.offset)
+                .at(&shard.path)?;
+            let actual = parallel_crc32c(&buf);
+            if actual != s.crc32c {
+                let what = Entry {
+                    name: format!("{} slice {extents:?}", e.name),
+                    ..s.clone()
+                };
+                return Err(self.checksum_error(shard, &what, actual));
+            }
+            scatter_slice(out, &e.shape, extents, &buf, elem);
         }
         Ok(())
     }
@@ -746,6 +980,64 @@ mod tests {
         let err = write(&dir.path().join("p"), &[("a", t.clone()), ("a", t.clone())]).unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
         assert!(write(&dir.path().join("p"), &[("", t)]).is_err());
+    }
+
+    #[test]
+    fn ordered_code_signed_numbers() {
+        let enc = |v: i64| {
+            let mut out = Vec::new();
+            write_signed_increasing(&mut out, v);
+            out
+        };
+        assert_eq!(enc(0), [0x80]);
+        assert_eq!(enc(-1), [0x7f]);
+        assert_eq!(enc(63), [0xbf]);
+        assert_eq!(enc(64), [0xc0, 0x40]);
+        assert_eq!(enc(-65), [0x3f, 0xbf]);
+        // Encodings sort like the numbers they encode.
+        let nums = [
+            i64::MIN,
+            -70000,
+            -65,
+            -64,
+            -1,
+            0,
+            1,
+            63,
+            64,
+            8191,
+            8192,
+            1 << 40,
+            i64::MAX,
+        ];
+        let encoded: Vec<Vec<u8>> = nums.iter().map(|&v| enc(v)).collect();
+        assert!(encoded.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn scatter_places_a_slice() {
+        let mut dst = vec![0u8; 12];
+        let x = |start, len| Extent {
+            start,
+            len,
+            explicit: true,
+        };
+        scatter_slice(&mut dst, &[3, 4], &[x(1, 2), x(1, 2)], &[1, 2, 3, 4], 1);
+        assert_eq!(dst, [0, 0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0]);
+    }
+
+    #[test]
+    fn slices_must_tile() {
+        let x = |start, len| {
+            vec![Extent {
+                start,
+                len,
+                explicit: true,
+            }]
+        };
+        assert!(check_slices_tile("t", &[4], &[x(0, 2), x(2, 2)]).is_ok());
+        assert!(check_slices_tile("t", &[4], &[x(0, 3), x(2, 2)]).is_err());
+        assert!(check_slices_tile("t", &[4], &[x(0, 2)]).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod sstable;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -63,7 +63,8 @@ struct Serialized<'t> {
     head: Vec<u8>,
     pieces: Vec<&'t [u8]>,
     size: u64,
-    crc: u32,
+    /// Known up front for strings; computed during the write for raw bytes.
+    crc: Option<u32>,
 }
 
 fn serialize<'t>(t: &'t Tensor<'_>) -> Result<Serialized<'t>> {
@@ -78,11 +79,12 @@ fn serialize<'t>(t: &'t Tensor<'_>) -> Result<Serialized<'t>> {
                     b.len()
                 )));
             }
+            // The CRC is computed while writing, when the bytes are hot in cache.
             Ok(Serialized {
                 head: Vec::new(),
                 pieces: vec![b.as_ref()],
                 size: b.len() as u64,
-                crc: parallel_crc32c(b),
+                crc: None,
             })
         }
         TensorData::Strings(items) => {
@@ -113,6 +115,7 @@ fn serialize<'t>(t: &'t Tensor<'_>) -> Result<Serialized<'t>> {
                 crc = crc32c::crc32c_append(crc, s);
                 size += s.len() as u64;
             }
+            let crc = Some(crc);
             Ok(Serialized {
                 head,
                 pieces: items.iter().map(|s| s.as_ref()).collect(),
@@ -171,20 +174,60 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
         .map(|(name, t)| serialize(t).map_err(|e| prefix_msg(e, name)))
         .collect::<Result<_>>()?;
 
+    let mut offsets = Vec::with_capacity(serialized.len());
+    let mut total = 0u64;
+    for s in &serialized {
+        offsets.push(total);
+        total += s.size;
+    }
+
+    let data_final = data_path(prefix, 0, 1);
+    let index_final = index_path(prefix);
+    if let Some(dir) = data_final.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).at(dir)?;
+    }
+    // Tensors are written in parallel at their final offsets (positional writes), each CRC'd
+    // by the thread that writes it.
+    let mut crcs = vec![0u32; serialized.len()];
+    fsutil::write_atomically(&data_final, |f| {
+        f.set_len(total)?;
+        let file: &File = f;
+        serialized
+            .par_iter()
+            .zip(&offsets)
+            .zip(crcs.par_iter_mut())
+            .try_for_each(|((s, &offset), crc)| -> std::io::Result<()> {
+                let mut at = offset;
+                file.write_all_at(&s.head, at)?;
+                at += s.head.len() as u64;
+                for p in &s.pieces {
+                    file.write_all_at(p, at)?;
+                    at += p.len() as u64;
+                }
+                *crc = match s.crc {
+                    Some(c) => c,
+                    None => parallel_crc32c(s.pieces[0]),
+                };
+                Ok(())
+            })
+    })?;
+
     let mut entries: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
-    let mut offset = 0u64;
-    for ((name, t), s) in tensors.iter().zip(&serialized) {
+    for (((name, t), s), (&offset, &crc)) in tensors
+        .iter()
+        .zip(&serialized)
+        .zip(offsets.iter().zip(&crcs))
+    {
         let entry = BundleEntryProto {
             dtype: t.dtype.tf_enum(),
             shape: Some(shape_proto(&t.shape)),
             shard_id: 0,
             offset: offset as i64,
             size: s.size as i64,
-            crc32c: mask_crc(s.crc),
+            crc32c: mask_crc(crc),
             slices: vec![],
         };
         entries.insert(name, entry.encode_to_vec());
-        offset += s.size;
     }
     let mut table = sstable::TableWriter::new();
     table.add(b"", &header_bytes(1))?;
@@ -192,22 +235,6 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
         table.add(name.as_bytes(), value)?;
     }
     let index = table.finish();
-
-    let data_final = data_path(prefix, 0, 1);
-    let index_final = index_path(prefix);
-    if let Some(dir) = data_final.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).at(dir)?;
-    }
-    fsutil::write_atomically(&data_final, |f| {
-        let mut w = BufWriter::with_capacity(4 << 20, f);
-        for s in &serialized {
-            w.write_all(&s.head)?;
-            for p in &s.pieces {
-                w.write_all(p)?;
-            }
-        }
-        w.flush()
-    })?;
     fsutil::write_atomically(&index_final, |f| f.write_all(&index))?;
     Ok(())
 }

@@ -8,12 +8,25 @@ from __future__ import annotations
 
 from . import checkpoint, errors
 from ._core import __version__
-from .api import load_weights, save_weights
+from .api import load_model, load_weights, save_model, save_weights
+from .artifacts import Artifact, Report, list_versions, load_artifact, prune, save_artifact, verify_artifact
+from .validation import Comparison, compare_outputs
 
 __all__ = [
     "__version__",
     "checkpoint",
     "errors",
+    "save_model",
+    "load_model",
     "save_weights",
     "load_weights",
+    "save_artifact",
+    "load_artifact",
+    "verify_artifact",
+    "list_versions",
+    "prune",
+    "compare_outputs",
+    "Artifact",
+    "Report",
+    "Comparison",
 ]

@@ -6,6 +6,7 @@ import os
 from typing import Any, Union
 
 from . import _weights
+from .errors import ArtifactExistsError, FormatError, NotFoundError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -14,6 +15,80 @@ _H5_SUFFIXES = (".h5", ".hdf5")
 
 def _is_h5(path: str) -> bool:
     return path.lower().endswith(_H5_SUFFIXES)
+
+
+def _kind_for_save(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith(_H5_SUFFIXES):
+        return "h5"
+    if lower.endswith(".keras"):
+        return "keras"
+    return "savedmodel"
+
+
+def save_model(model: Any, filepath: PathLike, *, overwrite: bool = True, include_optimizer: bool = True) -> None:
+    """Save architecture, weights, optimizer state and compile config.
+
+    ``*.h5`` / ``*.hdf5`` write the legacy HDF5 full model, ``*.keras`` the Keras 3 archive, any
+    other path a SavedModel directory. Files are written under temporary names and renamed, so
+    a failed save never leaves half a model behind.
+    """
+    path = os.fspath(filepath)
+    if not overwrite and os.path.exists(path):
+        raise ArtifactExistsError(f"{path}: exists and overwrite=False")
+    kind = _kind_for_save(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    if kind == "h5":
+        from . import _h5
+
+        _h5.save_model(model, path, include_optimizer=include_optimizer)
+    elif kind == "keras":
+        from . import _keras_format
+
+        _keras_format.save(model, path)
+    else:
+        from . import _savedmodel
+
+        _savedmodel.save(model, path, include_optimizer=include_optimizer)
+
+
+def detect_format(path: str) -> str:
+    """``"savedmodel"``, ``"keras"`` (zip or unzipped directory) or ``"h5"``, from content."""
+    from . import _core
+
+    if not os.path.exists(path):
+        raise NotFoundError(f"{path}: no such file or directory")
+    kind = _core.sniff(path)
+    if kind == "directory":
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            return "savedmodel"
+        raise FormatError(f"{path}: a directory without saved_model.pb is not a SavedModel")
+    if kind == "zip":
+        return "keras"
+    if kind == "hdf5":
+        return "h5"  # also the HDF5 models TF <= 2.12 wrote under a .keras name
+    raise FormatError(f"{path}: not a Keras model: neither a .keras zip, an HDF5 file nor a SavedModel directory")
+
+
+def load_model(filepath: PathLike, *, custom_objects: Any = None, compile: bool = True, safe_mode: bool = True) -> Any:
+    """Load a model saved by :func:`save_model`, Keras or tf-keras, into the installed Keras.
+
+    The format is detected from the content, not the name.
+    """
+    path = os.fspath(filepath)
+    kind = detect_format(path)
+    if kind == "h5":
+        from . import _h5
+
+        return _h5.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+    if kind == "keras":
+        from . import _keras_format
+
+        return _keras_format.load(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+    from . import _savedmodel
+
+    return _savedmodel.load(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
 
 
 def save_weights(model: Any, filepath: PathLike) -> None:

@@ -44,7 +44,7 @@ def _as_values(name: str, value: Any) -> tuple[str, str, list[int], Any]:
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     # A flat uint8 view of C-ordered data: the core reads it in place (copies only when the
     # caller's array was not C-contiguous).
-    flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
+    flat = np.asarray(arr, order="C").reshape(-1).view(np.uint8)
     return (name, name_of(arr.dtype), shape, flat)
 
 

@@ -99,3 +99,170 @@ def ensure_built(model: Any) -> None:
             f"model {getattr(model, 'name', model)!r} has no weights yet: build it (call it once on "
             "sample input, or pass an Input shape) before saving or loading weights"
         )
+
+
+# -- model facts for metadata and reference inputs ---------------------------------------------------
+
+
+def backend_name(keras: Any) -> str:
+    try:
+        return str(keras.backend.backend())
+    except Exception:
+        return "tensorflow"
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = getattr(dtype, "name", None) or str(dtype)
+    return name.replace("<dtype: '", "").replace("'>", "")
+
+
+def _specs(tensors: Any) -> list[tuple[str, list[int | None], str]]:
+    out = []
+    for i, t in enumerate(tensors):
+        name = getattr(t, "name", None) or f"input_{i}"
+        shape = [None if d is None else int(d) for d in tuple(t.shape)]
+        out.append((str(name).split(":")[0], shape, _dtype_name(t.dtype)))
+    return out
+
+
+def input_specs(model: Any) -> list[tuple[str, list[int | None], str]]:
+    """``(name, shape, dtype)`` per model input, batch dimension ``None``."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if inputs:
+        return _specs(inputs)
+    shape = getattr(model, "input_shape", None)
+    if shape is None:
+        raise ValueError(f"model {model.name!r} has no known input signature; pass reference_input=")
+    shapes = shape if isinstance(shape, list) else [shape]
+    return [(f"input_{i}", [None if d is None else int(d) for d in s], "float32") for i, s in enumerate(shapes)]
+
+
+def output_specs(model: Any) -> list[tuple[str, list[int | None], str]]:
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        outputs = None
+    return _specs(outputs) if outputs else []
+
+
+def smallest_vocabulary(model: Any) -> int | None:
+    """The smallest ``input_dim`` of the model's Embedding layers (integer reference inputs stay inside it)."""
+    dims = [int(layer.input_dim) for layer in _all_layers(model) if type(layer).__name__ == "Embedding"]
+    return min(dims) if dims else None
+
+
+def _all_layers(model: Any) -> list[Any]:
+    seen: list[Any] = []
+    stack = list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop(0)
+        if any(layer is s for s in seen):
+            continue
+        seen.append(layer)
+        stack.extend(getattr(layer, "layers", []) or [])
+    return seen
+
+
+def parameter_counts(model: Any) -> tuple[int, int]:
+    count = lambda ws: int(sum(int(np.prod(tuple(w.shape))) for w in ws))  # noqa: E731
+    return count(model.trainable_weights), count(model.non_trainable_weights)
+
+
+def _describe(obj: Any) -> Any:
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [_describe(o) for o in obj]
+    if isinstance(obj, dict):
+        return {str(k): _describe(v) for k, v in obj.items()}
+    name = getattr(obj, "__name__", None)
+    if name:
+        return name
+    return type(obj).__name__
+
+
+def compile_summary(model: Any) -> dict[str, Any]:
+    """Optimizer (class and learning rate), loss and metrics, from the compiled model."""
+    out: dict[str, Any] = {}
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        out["optimizer"] = type(optimizer).__name__
+        try:
+            out["learning_rate"] = float(np.asarray(optimizer.learning_rate))
+        except Exception:
+            pass
+    loss = getattr(model, "loss", None)
+    if loss is not None:
+        out["loss"] = _describe(loss)
+    try:
+        config = model.get_compile_config() or {}
+        metrics = config.get("metrics")
+        if metrics is not None:
+            out["metrics"] = _describe_config(metrics)
+    except Exception:
+        pass
+    return out
+
+
+def _describe_config(value: Any) -> Any:
+    if isinstance(value, dict) and "class_name" in value:
+        return value.get("config", {}).get("name") or value["class_name"]
+    if isinstance(value, (list, tuple)):
+        return [_describe_config(v) for v in value]
+    return value
+
+
+def _custom_classes(model: Any) -> dict[str, Any]:
+    """Registered names of objects the model uses that are not part of Keras itself."""
+    found: dict[str, Any] = {}
+
+    def visit(obj: Any) -> None:
+        module = type(obj).__module__
+        if not (module.startswith("keras") or module.startswith("tf_keras") or module.startswith("tensorflow")):
+            found[registered_name(type(obj))] = type(obj)
+
+    for layer in _all_layers(model):
+        visit(layer)
+    loss = getattr(model, "loss", None)
+    if loss is not None and not isinstance(loss, (str, list, dict, tuple)):
+        if callable(loss) and not hasattr(loss, "get_config"):
+            module = getattr(loss, "__module__", "") or ""
+            if not module.startswith(("keras", "tf_keras")):
+                found[registered_name(loss)] = loss
+        else:
+            visit(loss)
+    return found
+
+
+def registered_name(obj: Any) -> str:
+    keras = keras_module()
+    getter = getattr(getattr(keras, "saving", None), "get_registered_name", None) or keras.utils.get_registered_name
+    return str(getter(obj))
+
+
+def custom_object_names(model: Any) -> list[str]:
+    return sorted(_custom_classes(model))
+
+
+def custom_objects_of(model: Any) -> dict[str, Any]:
+    """The model's own custom classes, keyed by registered and bare name (for reloading a copy)."""
+    out: dict[str, Any] = {}
+    for name, cls in _custom_classes(model).items():
+        out[name] = cls
+        out[name.split(">")[-1]] = cls
+    return out
+
+
+def clone_structure(model: Any) -> Any:
+    """A fresh model with the same architecture (new weights), built."""
+    keras = keras_module()
+    if is_graph_network(model):
+        return keras.models.clone_model(model)
+    clone = type(model).from_config(model.get_config())
+    specs = input_specs(model)
+    dummy = [np.zeros([1 if d is None else d for d in s], dtype=dt) for _, s, dt in specs]
+    clone(dummy[0] if len(dummy) == 1 else dummy, training=False)
+    return clone

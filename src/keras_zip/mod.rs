@@ -1,1 +1,691 @@
-//! The `.keras` zip archive (filled in by the keras_zip work).
+//! The Keras 3 `.keras` archive (spec §4.1): a zip of `metadata.json`, `config.json`,
+//! `model.weights.h5` and `assets/…` files, all stored uncompressed.
+//!
+//! [`read_archive`] validates the whole central directory before anything is decompressed:
+//! member names that could escape a directory (`..`, absolute, backslashes, drive letters),
+//! symlink and encrypted entries, duplicate or overlapping members, unsupported compression and
+//! sizes that do not fit the archive (zip bombs) are refused; every member read is then capped
+//! at its declared size and CRC-checked. A file that is not a zip but an HDF5 file gets a message
+//! saying it is a legacy `.h5` model under a `.keras` name (TensorFlow ≤ 2.12 wrote those); use
+//! [`sniff`] to route files before reading.
+//!
+//! libhdf5 cannot read from memory without copying the image (twice, through the core driver),
+//! so [`KerasArchive::read_weights`] extracts `model.weights.h5` to a temporary file (in
+//! [`std::env::temp_dir`], removed afterwards) and reads that with [`crate::h5`]; use
+//! [`KerasArchive::extract_member`] to choose the location.
+//!
+//! [`write_archive`] writes members in Keras' order, `ZIP_STORED`, with the 1980-01-01 timestamp
+//! Python's `zipfile` gives `metadata.json`/`config.json` (for every member, so that equal models
+//! give equal bytes), through a temporary sibling renamed into place.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use zip::read::ZipArchive;
+use zip::write::{SimpleFileOptions, ZipWriter};
+use zip::{CompressionMethod, DateTime};
+
+use crate::error::{Error, IoContext, Location, Result};
+use crate::fsutil;
+use crate::h5::{self, H5Group, HDF5_SIGNATURE};
+
+/// The model config member.
+pub const CONFIG_JSON: &str = "config.json";
+/// The informational metadata member (`keras_version`, `date_saved`).
+pub const METADATA_JSON: &str = "metadata.json";
+/// The weights member (HDF5, spec §4.4).
+pub const WEIGHTS_H5: &str = "model.weights.h5";
+/// The NumPy weights member some Keras versions accept instead (never written here).
+pub const WEIGHTS_NPZ: &str = "model.weights.npz";
+/// The prefix of asset members.
+pub const ASSETS_PREFIX: &str = "assets/";
+
+/// Uncompressed bytes all members together may have beyond the archive's own size.
+const MAX_EXPANSION: u64 = 4 << 30;
+/// DEFLATE cannot expand more than about 1032:1; a member declaring more is lying.
+const MAX_DEFLATE_RATIO: u64 = 1100;
+/// Largest JSON member read into memory.
+const MAX_JSON: u64 = 1 << 30;
+
+/// What a file is, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A zip archive (a `.keras` model).
+    Zip,
+    /// An HDF5 file (a legacy `.h5` model or weights, possibly named `.keras`).
+    Hdf5,
+    /// A directory (an unzipped `.keras` model, or a SavedModel).
+    Directory,
+    /// Anything else (including empty files).
+    Other,
+}
+
+/// Tell zip archives, HDF5 files and directories apart by content, not by name.
+pub fn sniff(path: &Path) -> Result<FileKind> {
+    let meta = std::fs::metadata(path).at(path)?;
+    if meta.is_dir() {
+        return Ok(FileKind::Directory);
+    }
+    let mut head = [0u8; 8];
+    let mut file = File::open(path).at(path)?;
+    let n = read_up_to(&mut file, &mut head).at(path)?;
+    let head = &head[..n];
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Ok(FileKind::Zip);
+    }
+    if head == HDF5_SIGNATURE || h5::is_hdf5(path)? {
+        return Ok(FileKind::Hdf5);
+    }
+    Ok(FileKind::Other)
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// One file member of an archive (directory entries are not listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// The member name (`/`-separated, validated).
+    pub name: String,
+    /// Uncompressed size as declared by the central directory.
+    pub size: u64,
+    /// Compressed size (equal to `size` for stored members).
+    pub compressed_size: u64,
+    /// Whether the member is stored uncompressed (Keras stores every member).
+    pub stored: bool,
+}
+
+/// An opened, validated `.keras` archive.
+pub struct KerasArchive {
+    path: PathBuf,
+    /// The `config.json` member (required).
+    pub config_json: String,
+    /// The `metadata.json` member, when present (Keras always writes it; loaders ignore it).
+    pub metadata_json: Option<String>,
+    /// File members in archive order.
+    pub members: Vec<MemberInfo>,
+    zip: Mutex<ZipArchive<File>>,
+}
+
+impl std::fmt::Debug for KerasArchive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KerasArchive")
+            .field("path", &self.path)
+            .field("members", &self.members)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Check a member name: relative, `/`-separated, no `..`/`.`/empty components, no backslashes,
+/// NULs or drive letters. Directory entries (trailing `/`) are accepted.
+fn check_member_name(name: &str) -> std::result::Result<(), String> {
+    let body = name.strip_suffix('/').unwrap_or(name);
+    let bad = if body.is_empty() {
+        Some("empty name")
+    } else if body.starts_with('/') {
+        Some("absolute path")
+    } else if body.contains('\\') {
+        Some("backslash in name")
+    } else if body.contains('\0') {
+        Some("NUL in name")
+    } else if body.split('/').next().is_some_and(|c| c.ends_with(':')) {
+        Some("drive letter")
+    } else if body.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        Some("'..', '.' or empty path component")
+    } else {
+        None
+    };
+    match bad {
+        Some(why) => Err(format!("member name {name:?} refused: {why}")),
+        None => Ok(()),
+    }
+}
+
+/// Open and validate the `.keras` archive at `path`, reading `config.json` and `metadata.json`.
+pub fn read_archive(path: &Path) -> Result<KerasArchive> {
+    match sniff(path)? {
+        FileKind::Zip => {}
+        FileKind::Hdf5 => {
+            return Err(Error::format_in(
+                path,
+                "not a zip archive but an HDF5 file: a legacy .h5 model saved under a .keras \
+                 name (TensorFlow <= 2.12 did this); read it as an .h5 model",
+            ))
+        }
+        FileKind::Directory => {
+            return Err(Error::format_in(
+                path,
+                "is a directory, not a .keras archive (an unzipped Keras model?)",
+            ))
+        }
+        FileKind::Other => {
+            return Err(Error::format_in(
+                path,
+                "not a .keras archive (no zip signature)",
+            ))
+        }
+    }
+    let file = File::open(path).at(path)?;
+    let archive_len = file.metadata().at(path)?.len();
+    let mut zip = ZipArchive::new(file)
+        .map_err(|e| Error::format_in(path, format!("not a valid zip archive: {e}")))?;
+    if zip.has_duplicate_names() {
+        return Err(Error::format_in(
+            path,
+            "the archive lists a member name twice; refused",
+        ));
+    }
+    let mut members = Vec::new();
+    let mut total: u64 = 0;
+    for i in 0..zip.len() {
+        let entry = zip
+            .by_index_raw(i)
+            .map_err(|e| Error::format_in(path, format!("bad zip entry #{i}: {e}")))?;
+        let name = entry
+            .name()
+            .map_err(|e| Error::format_in(path, format!("bad name of zip entry #{i}: {e}")))?
+            .into_owned();
+        check_member_name(&name).map_err(|m| Error::format_in(path, m))?;
+        if entry.is_symlink() {
+            return Err(Error::Unsafe {
+                at: Location(Some(path.to_path_buf())),
+                msg: format!("member {name:?} is a symbolic link; refused"),
+            });
+        }
+        if entry.encrypted() {
+            return Err(Error::format_in(
+                path,
+                format!("member {name:?} is encrypted"),
+            ));
+        }
+        if entry.is_dir() {
+            continue;
+        }
+        let (size, csize) = (entry.size(), entry.compressed_size());
+        let stored = match entry.compression() {
+            CompressionMethod::Stored => {
+                if size != csize {
+                    return Err(Error::format_in(
+                        path,
+                        format!("stored member {name:?} declares {size} bytes but holds {csize}"),
+                    ));
+                }
+                true
+            }
+            CompressionMethod::Deflated => {
+                if size / MAX_DEFLATE_RATIO > csize {
+                    return Err(Error::format_in(
+                        path,
+                        format!(
+                            "member {name:?} declares {size} bytes from {csize} compressed; \
+                             refused as a zip bomb"
+                        ),
+                    ));
+                }
+                false
+            }
+            other => {
+                return Err(Error::format_in(
+                    path,
+                    format!("member {name:?} uses unsupported compression {other:?}"),
+                ))
+            }
+        };
+        if csize > archive_len {
+            return Err(Error::format_in(
+                path,
+                format!("member {name:?} declares {csize} bytes, more than the archive's {archive_len}"),
+            ));
+        }
+        total = total.saturating_add(size);
+        members.push(MemberInfo {
+            name,
+            size,
+            compressed_size: csize,
+            stored,
+        });
+    }
+    if total > archive_len.saturating_add(MAX_EXPANSION) {
+        return Err(Error::format_in(
+            path,
+            format!(
+                "members declare {total} uncompressed bytes from a {archive_len}-byte archive; \
+                 refused as a zip bomb"
+            ),
+        ));
+    }
+    match zip.has_overlapping_entries() {
+        Ok(false) => {}
+        Ok(true) => {
+            return Err(Error::format_in(
+                path,
+                "members overlap in the archive (zip bomb); refused",
+            ))
+        }
+        Err(e) => return Err(Error::format_in(path, format!("bad zip archive: {e}"))),
+    }
+    zip.validate_header_consistency().map_err(|e| {
+        Error::format_in(
+            path,
+            format!("local and central zip headers disagree: {e}"),
+        )
+    })?;
+
+    let mut archive = KerasArchive {
+        path: path.to_path_buf(),
+        config_json: String::new(),
+        metadata_json: None,
+        members,
+        zip: Mutex::new(zip),
+    };
+    if archive.member(CONFIG_JSON).is_none() {
+        return Err(Error::format_in(
+            path,
+            format!("not a Keras archive: no {CONFIG_JSON} member"),
+        ));
+    }
+    archive.config_json = archive.read_json(CONFIG_JSON)?;
+    if archive.member(METADATA_JSON).is_some() {
+        archive.metadata_json = Some(archive.read_json(METADATA_JSON)?);
+    }
+    Ok(archive)
+}
+
+/// A unique temporary file path in [`std::env::temp_dir`].
+fn temp_file(suffix: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!(
+        "kerasafe-{}-{nanos:x}-{n}{suffix}",
+        std::process::id()
+    ))
+}
+
+/// Removes a file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl KerasArchive {
+    /// The archive's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The member called `name`.
+    pub fn member(&self, name: &str) -> Option<&MemberInfo> {
+        self.members.iter().find(|m| m.name == name)
+    }
+
+    /// The `model.weights.h5` member, if any.
+    pub fn weights_member(&self) -> Option<&MemberInfo> {
+        self.member(WEIGHTS_H5)
+    }
+
+    /// Asset members (`assets/…`), in archive order.
+    pub fn assets(&self) -> impl Iterator<Item = &MemberInfo> {
+        self.members
+            .iter()
+            .filter(|m| m.name.starts_with(ASSETS_PREFIX))
+    }
+
+    /// Stream member `name` into `out`, capped at its declared size and CRC-checked.
+    fn copy_member(&self, name: &str, out: &mut dyn Write) -> Result<u64> {
+        let info = self
+            .member(name)
+            .ok_or_else(|| Error::format_in(&self.path, format!("no member {name:?}")))?;
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::format_in(&self.path, format!("cannot read member {name:?}: {e}"))
+        };
+        let mut zip = self
+            .zip
+            .lock()
+            .map_err(|_| Error::invalid("archive lock poisoned by a panic"))?;
+        let entry = zip.by_name(name).map_err(|e| bad(&e))?;
+        // One byte more than declared: a longer stream is detected, and reading to the end
+        // makes the zip reader verify the CRC.
+        let mut limited = entry.take(info.size.saturating_add(1));
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n: u64 = 0;
+        loop {
+            let k = match limited.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(bad(&e)),
+            };
+            n += k as u64;
+            if n > info.size {
+                return Err(bad(&format!(
+                    "it holds more than the {} bytes it declares",
+                    info.size
+                )));
+            }
+            out.write_all(&buf[..k]).map_err(|e| bad(&e))?;
+        }
+        if n != info.size {
+            return Err(bad(&format!(
+                "it holds {n} bytes, not the {} it declares",
+                info.size
+            )));
+        }
+        Ok(n)
+    }
+
+    /// The bytes of member `name`.
+    pub fn read_member(&self, name: &str) -> Result<Vec<u8>> {
+        let size = self
+            .member(name)
+            .ok_or_else(|| Error::format_in(&self.path, format!("no member {name:?}")))?
+            .size;
+        let mut out = Vec::new();
+        out.try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
+            .map_err(|_| {
+                Error::format_in(
+                    &self.path,
+                    format!("member {name:?} ({size} bytes) does not fit in memory"),
+                )
+            })?;
+        self.copy_member(name, &mut out)?;
+        Ok(out)
+    }
+
+    fn read_json(&self, name: &str) -> Result<String> {
+        let size = self.member(name).map_or(0, |m| m.size);
+        if size > MAX_JSON {
+            return Err(Error::format_in(
+                &self.path,
+                format!("{name} declares {size} bytes; refusing more than {MAX_JSON}"),
+            ));
+        }
+        String::from_utf8(self.read_member(name)?)
+            .map_err(|_| Error::format_in(&self.path, format!("{name} is not UTF-8")))
+    }
+
+    /// Copy member `name` to the file `dest` (written through a temporary sibling).
+    pub fn extract_member(&self, name: &str, dest: &Path) -> Result<()> {
+        let tmp = fsutil::temp_sibling(dest);
+        let result = File::create_new(&tmp)
+            .at(dest)
+            .and_then(|f| {
+                let mut w = io::BufWriter::with_capacity(1 << 20, f);
+                self.copy_member(name, &mut w)?;
+                w.flush().at(dest)
+            })
+            .and_then(|()| std::fs::rename(&tmp, dest).at(dest));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Read `model.weights.h5` completely (see the module docs for the temporary file).
+    pub fn read_weights(&self) -> Result<H5Group<'static>> {
+        self.with_weights_file(h5::read_file)
+    }
+
+    /// Read the structure of `model.weights.h5` (names, attributes, dtypes, shapes; no values).
+    pub fn read_weights_structure(&self) -> Result<H5Group<'static>> {
+        self.with_weights_file(h5::read_structure)
+    }
+
+    fn with_weights_file(
+        &self,
+        read: fn(&Path) -> Result<H5Group<'static>>,
+    ) -> Result<H5Group<'static>> {
+        if self.weights_member().is_none() {
+            return Err(Error::format_in(
+                &self.path,
+                format!("the archive has no {WEIGHTS_H5} member"),
+            ));
+        }
+        let tmp = temp_file(".weights.h5");
+        let guard = RemoveOnDrop(tmp.clone());
+        {
+            let f = File::create_new(&tmp).at(&tmp)?;
+            let mut w = io::BufWriter::with_capacity(1 << 20, f);
+            self.copy_member(WEIGHTS_H5, &mut w)?;
+            w.flush().at(&tmp)?;
+        }
+        let result = read(&tmp).map_err(|e| self.relocate(e, &tmp));
+        drop(guard);
+        result
+    }
+
+    /// Re-attribute an error about the temporary weights file to the archive member.
+    fn relocate(&self, e: Error, tmp: &Path) -> Error {
+        let here = Location(Some(self.path.clone()));
+        let is_tmp = |at: &Location| at.0.as_deref() == Some(tmp);
+        match e {
+            Error::Format { at, msg } if is_tmp(&at) => Error::Format {
+                at: here,
+                msg: format!("{WEIGHTS_H5}: {msg}"),
+            },
+            Error::Unsafe { at, msg } if is_tmp(&at) => Error::Unsafe {
+                at: here,
+                msg: format!("{WEIGHTS_H5}: {msg}"),
+            },
+            other => other,
+        }
+    }
+
+    /// Extract every asset member under `dir` (keeping the path below `assets/`), creating
+    /// directories as needed; returns the files written.
+    pub fn extract_assets(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut written = Vec::new();
+        for m in self.assets() {
+            let rel = &m.name[ASSETS_PREFIX.len()..];
+            // Names were validated in read_archive: relative, no `..`, no backslashes.
+            let dest = dir.join(rel);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).at(parent)?;
+            }
+            self.extract_member(&m.name, &dest)?;
+            written.push(dest);
+        }
+        Ok(written)
+    }
+}
+
+/// Where the weights of a new archive come from.
+#[derive(Debug, Clone, Copy)]
+pub enum WeightsSource<'a> {
+    /// A tree written as HDF5 to a temporary sibling of the archive first (then removed).
+    Tree(&'a H5Group<'a>),
+    /// An existing HDF5 file, copied in.
+    File(&'a Path),
+    /// HDF5 bytes in memory.
+    Bytes(&'a [u8]),
+}
+
+/// The contents of an asset member.
+#[derive(Debug, Clone, Copy)]
+pub enum AssetData<'a> {
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+    /// A file, copied in.
+    File(&'a Path),
+}
+
+/// One asset member: `name` is the path below `assets/` (`"layers/string_lookup/vocabulary.txt"`).
+#[derive(Debug, Clone, Copy)]
+pub struct Asset<'a> {
+    /// Path below `assets/`, `/`-separated.
+    pub name: &'a str,
+    /// The contents.
+    pub data: AssetData<'a>,
+}
+
+/// Write a `.keras` archive: `metadata.json`, `config.json`, `model.weights.h5`, then the assets
+/// in the order given, all stored uncompressed (ZIP64 records for members of 4 GiB and more),
+/// through a temporary sibling renamed into place.
+pub fn write_archive(
+    path: &Path,
+    config_json: &str,
+    metadata_json: &str,
+    weights: WeightsSource<'_>,
+    assets: &[Asset<'_>],
+) -> Result<()> {
+    let mut names: Vec<String> = Vec::with_capacity(assets.len());
+    for a in assets {
+        let name = format!("{ASSETS_PREFIX}{}", a.name);
+        if a.name.ends_with('/') {
+            return Err(Error::invalid(format!("asset name {:?} is a directory", a.name)));
+        }
+        check_member_name(&name).map_err(Error::invalid)?;
+        names.push(name);
+    }
+    let mut sorted: Vec<&str> = names.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::invalid(format!("asset {:?} given twice", w[0])));
+    }
+
+    // A tree goes through a temporary HDF5 file next to the archive.
+    let mut _h5_guard = None;
+    let weights_file: Option<PathBuf> = match weights {
+        WeightsSource::Tree(tree) => {
+            let tmp = fsutil::with_suffix(&fsutil::temp_sibling(path), ".weights.h5");
+            _h5_guard = Some(RemoveOnDrop(tmp.clone()));
+            h5::write_file(&tmp, tree)?;
+            Some(tmp)
+        }
+        WeightsSource::File(p) => Some(p.to_path_buf()),
+        WeightsSource::Bytes(_) => None,
+    };
+    let mut sources: Vec<(&str, Source<'_>)> = vec![
+        (METADATA_JSON, Source::Bytes(metadata_json.as_bytes())),
+        (CONFIG_JSON, Source::Bytes(config_json.as_bytes())),
+    ];
+    sources.push((
+        WEIGHTS_H5,
+        match (&weights, &weights_file) {
+            (WeightsSource::Bytes(b), _) => Source::Bytes(b),
+            (_, Some(p)) => Source::File(p),
+            (_, None) => return Err(Error::invalid("no weights")),
+        },
+    ));
+    for (a, name) in assets.iter().zip(&names) {
+        sources.push((
+            name,
+            match a.data {
+                AssetData::Bytes(b) => Source::Bytes(b),
+                AssetData::File(p) => Source::File(p),
+            },
+        ));
+    }
+    // Open the inputs before creating the archive, so that a missing file is reported as such.
+    let mut opened: Vec<(&str, Opened<'_>)> = Vec::with_capacity(sources.len());
+    for (name, src) in sources {
+        opened.push((
+            name,
+            match src {
+                Source::Bytes(b) => Opened::Bytes(b),
+                Source::File(p) => {
+                    let f = File::open(p).at(p)?;
+                    let len = f.metadata().at(p)?.len();
+                    Opened::File(f, len, p)
+                }
+            },
+        ));
+    }
+    let mut failure: Option<Error> = None;
+    let result = fsutil::write_atomically(path, |out| {
+        match write_members(path, out, &mut opened) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let msg = e.to_string();
+                failure = Some(e);
+                Err(io::Error::other(msg))
+            }
+        }
+    });
+    match (result, failure) {
+        (Err(_), Some(e)) => Err(e),
+        (r, _) => r,
+    }
+}
+
+enum Source<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+enum Opened<'a> {
+    Bytes(&'a [u8]),
+    File(File, u64, &'a Path),
+}
+
+fn write_members(path: &Path, out: &mut File, members: &mut [(&str, Opened<'_>)]) -> Result<()> {
+    let mut zw = ZipWriter::new(io::BufWriter::with_capacity(1 << 20, &mut *out));
+    let base = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .last_modified_time(DateTime::default())
+        // What Python's zipfile sets: mode 0o600, no file-type bits, Unix "made by".
+        .external_attributes(0o600 << 16);
+    let zerr = |e: zip::result::ZipError| Error::io(path, io::Error::from(e));
+    for (name, src) in members.iter_mut() {
+        let len = match src {
+            Opened::Bytes(b) => b.len() as u64,
+            Opened::File(_, len, _) => *len,
+        };
+        let opts = base.large_file(len >= u64::from(u32::MAX));
+        zw.start_file(*name, opts).map_err(zerr)?;
+        match src {
+            Opened::Bytes(b) => zw
+                .write_all(b)
+                .map_err(|e| Error::io(path, e))?,
+            Opened::File(f, len, p) => {
+                let copied = io::copy(&mut (&*f).take(*len), &mut zw).at(&*p)?;
+                if copied != *len {
+                    return Err(Error::io(
+                        &*p,
+                        io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
+                    ));
+                }
+            }
+        }
+    }
+    let mut w = zw.finish().map_err(zerr)?;
+    w.flush().at(path)
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_names() {
+        for ok in ["config.json", "assets/a/b.txt", "assets/", "a.b/c..d"] {
+            assert!(check_member_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "/etc/passwd", "../x", "assets/../../x", "a\\b", "C:/x", "a//b", "./a", "a/./b",
+            "a\0b",
+        ] {
+            assert!(check_member_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

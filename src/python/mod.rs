@@ -2,6 +2,9 @@
 //! No format logic lives here.
 
 mod errors;
+#[cfg(feature = "h5")]
+mod h5;
+mod store;
 
 use std::path::PathBuf;
 
@@ -140,5 +143,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checkpoint_write, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_build, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_attributes, m)?)?;
+    store::register(m)?;
+    #[cfg(feature = "h5")]
+    h5::register(m)?;
     Ok(())
 }

@@ -1,0 +1,230 @@
+"""HDF5 models and weights: the legacy ``.h5`` full model, legacy weights ``.h5`` and Keras 3
+``.weights.h5``. Keras decides names and values; the Rust core reads and writes the file."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from . import _h5tree, _keras_state
+from ._h5tree import Dataset, Group
+from .errors import FormatError
+
+
+def _legacy() -> Any:
+    from keras.src.legacy.saving import legacy_h5_format
+
+    return legacy_h5_format
+
+
+# -- attributes ------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8")
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return _text(value.reshape(-1)[0])
+    return str(value)
+
+
+def attr_list(group: Group, name: str) -> list[str]:
+    """A string list attribute, reassembling Keras's ``name0``, ``name1``, … chunks."""
+    if name in group.attrs:
+        value = group.attrs[name]
+        return [_text(v) for v in np.asarray(value, dtype=object).reshape(-1)] if np.size(value) else []
+    out: list[str] = []
+    i = 0
+    while f"{name}{i}" in group.attrs:
+        out += [_text(v) for v in np.asarray(group.attrs[f"{name}{i}"], dtype=object).reshape(-1)]
+        i += 1
+    return out
+
+
+def _json_attr(root: Group, name: str, source: str) -> Any:
+    raw = root.attrs.get(name)
+    if raw is None:
+        return None
+    try:
+        return json.loads(_text(raw))
+    except ValueError as exc:
+        raise FormatError(f"{source}: attribute {name!r} is not valid JSON: {exc}") from None
+
+
+# -- legacy layer-ordered weights -------------------------------------------------------------------
+
+
+def _legacy_weights(layer: Any) -> list[Any]:
+    return list(_legacy()._legacy_weights(layer))
+
+
+def _weighted_layers(model: Any) -> list[Any]:
+    return [layer for layer in model.layers if _legacy_weights(layer)]
+
+
+def _top_level_weights(model: Any) -> list[Any]:
+    return [v for v in model._trainable_variables + model._non_trainable_variables if any(v is w for w in model.weights)]
+
+
+def _group_values(group: Group, source: str, where: str) -> list[tuple[str, np.ndarray]]:
+    out = []
+    for name in attr_list(group, "weight_names"):
+        node = group.get(name)
+        if not isinstance(node, Dataset):
+            raise FormatError(f"{source}: {where} lists weight {name!r} but the file has no such dataset")
+        out.append((name, node.value))
+    return out
+
+
+def load_layer_weights(group: Group, model: Any, source: str) -> None:
+    """Topological (order-based) loading, as Keras does for legacy files; every value is checked
+    against the model before the first assignment, and errors name the layer and weight."""
+    layers = _weighted_layers(model)
+    saved = []
+    for name in attr_list(group, "layer_names"):
+        sub = group.get(name)
+        if not isinstance(sub, Group):
+            raise FormatError(f"{source}: layer_names lists {name!r} but the file has no such group")
+        values = _group_values(sub, source, f"layer {name!r}")
+        if values:
+            saved.append((name, values))
+    if len(saved) != len(layers):
+        raise FormatError(
+            f"{source}: the file has weights for {len(saved)} layers ({', '.join(n for n, _ in saved)}), "
+            f"the model has {len(layers)} layers with weights ({', '.join(layer.name for layer in layers)})"
+        )
+    plan: list[tuple[Any, np.ndarray]] = []
+    for (saved_name, values), layer in zip(saved, layers):
+        variables = _legacy_weights(layer)
+        if len(values) != len(variables):
+            raise FormatError(f"{source}: layer {layer.name!r} (saved as {saved_name!r}) has {len(variables)} weights, the file has {len(values)}")
+        for variable, (weight_name, value) in zip(variables, values):
+            _check_shape(variable, value, source, f"layer {layer.name!r} weight {weight_name!r}")
+            plan.append((variable, value))
+    top = group.get("top_level_model_weights")
+    if isinstance(top, Group):
+        values = _group_values(top, source, "top_level_model_weights")
+        variables = _top_level_weights(model)
+        if values and len(values) != len(variables):
+            raise FormatError(f"{source}: top-level weights: the model has {len(variables)}, the file has {len(values)}")
+        for variable, (weight_name, value) in zip(variables, values):
+            _check_shape(variable, value, source, f"top-level weight {weight_name!r}")
+            plan.append((variable, value))
+    for variable, value in plan:
+        variable.assign(value)
+
+
+def _check_shape(variable: Any, value: np.ndarray, source: str, what: str) -> None:
+    want = tuple(int(d) for d in variable.shape)
+    if tuple(value.shape) != want:
+        raise FormatError(f"{source}: {what} has shape {tuple(value.shape)} in the file, the model expects {want}")
+
+
+def capture_layer_weights(model: Any, group: Group) -> None:
+    _legacy().save_weights_to_hdf5_group(group, model)
+
+
+# -- full model ------------------------------------------------------------------------------------
+
+
+def save_model(model: Any, path: str, include_optimizer: bool = True) -> None:
+    from keras.src.legacy.saving import json_utils, saving_options, saving_utils
+
+    root = Group()
+    with saving_options.keras_option_scope(use_legacy_config=True):
+        for key, value in saving_utils.model_metadata(model, include_optimizer).items():
+            if isinstance(value, (dict, list, tuple)):
+                root.attrs[key] = json.dumps(value, default=json_utils.get_json_type).encode("utf8")
+            else:
+                root.attrs[key] = value
+        capture_layer_weights(model, root.create_group("model_weights"))
+        if include_optimizer and getattr(model, "optimizer", None) is not None:
+            _legacy().save_optimizer_weights_to_hdf5_group(root, model.optimizer)
+    _h5tree.write(path, root)
+
+
+def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, root: Group | None = None, config_hook: Any = None) -> Any:
+    from keras.src.legacy.saving import json_utils, saving_options, saving_utils
+    from keras.src.saving import object_registration, serialization_lib
+
+    root = root if root is not None else _h5tree.read(path)
+    raw_config = root.attrs.get("model_config")
+    if raw_config is None:
+        raise FormatError(f"{path}: no model_config attribute: this HDF5 file holds weights only (use load_weights)")
+    try:
+        model_config = json_utils.decode(_text(raw_config))
+    except ValueError as exc:
+        raise FormatError(f"{path}: model_config is not valid JSON: {exc}") from None
+    if config_hook is not None:
+        model_config = config_hook(model_config)
+    objects = {**object_registration.GLOBAL_CUSTOM_OBJECTS, **dict(custom_objects or {})}
+    with saving_options.keras_option_scope(use_legacy_config=True), serialization_lib.SafeModeScope(safe_mode):
+        model = saving_utils.model_from_config(model_config, custom_objects=objects)
+    weights = root.get("model_weights")
+    if not isinstance(weights, Group):
+        raise FormatError(f"{path}: no model_weights group")
+    load_layer_weights(weights, model, path)
+    if not compile:
+        return model
+    training_config = _json_attr(root, "training_config", path)
+    if training_config is None:
+        return model
+    from . import dialect
+
+    training_config = dialect.fix_training_config(training_config)
+    model.compile(**saving_utils.compile_args_from_training_config(training_config, objects))
+    saving_utils.try_build_compiled_arguments(model)
+    optimizer_group = root.get("optimizer_weights")
+    if isinstance(optimizer_group, Group):
+        _restore_optimizer(model, optimizer_group, path)
+    return model
+
+
+def _restore_optimizer(model: Any, group: Group, source: str) -> None:
+    values = [v for _, v in _group_values(group, source, "optimizer_weights")]
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    variables = list(optimizer.variables)
+    if len(values) != len(variables):
+        from .errors import KerasafeWarning
+        import warnings
+
+        warnings.warn(
+            f"{source}: the file has {len(values)} optimizer values, {type(optimizer).__name__} has {len(variables)} "
+            "variables; the model loads with a fresh optimizer",
+            KerasafeWarning,
+            stacklevel=3,
+        )
+        return
+    for variable, value in zip(variables, values):
+        _check_shape(variable, value, source, f"optimizer variable {variable.path!r}")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+# -- weights files ---------------------------------------------------------------------------------
+
+
+def save_weights(model: Any, path: str) -> None:
+    """``*.weights.h5``: Keras 3's layout; other ``*.h5``: the legacy layer-ordered layout."""
+    from keras.src.legacy.saving import saving_options
+
+    if path.endswith(".weights.h5"):
+        _h5tree.write(path, _keras_state.capture(model))
+        return
+    root = Group()
+    with saving_options.keras_option_scope(use_legacy_config=True):
+        capture_layer_weights(model, root)
+    _h5tree.write(path, root)
+
+
+def load_weights(model: Any, path: str) -> None:
+    root = _h5tree.read(path)
+    if "model_weights" in root and isinstance(root["model_weights"], Group):
+        load_layer_weights(root["model_weights"], model, path)  # a full-model file
+    elif "layer_names" in root.attrs or "layer_names0" in root.attrs:
+        load_layer_weights(root, model, path)
+    else:
+        _keras_state.restore(model, root, path)

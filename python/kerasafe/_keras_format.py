@@ -1,0 +1,38 @@
+"""The Keras 3 ``.keras`` archive: Keras's own config serializer and state walk, Rust file I/O."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from . import _core, _h5tree, _keras_state
+
+
+def save(model: Any, path: str) -> None:
+    config_json, metadata_json = _keras_state.serialize(model)
+    with _keras_state.temp_dir() as tmp:
+        assets_dir = Path(tmp) / "assets"
+        weights = _keras_state.capture(model, assets_dir)
+        assets = [(p.relative_to(assets_dir).as_posix(), str(p)) for p in sorted(assets_dir.rglob("*")) if p.is_file()] if assets_dir.exists() else []
+        _core.keras_archive_write(path, config_json, metadata_json, _h5tree._to_core(weights), assets)
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """The archive's ``config.json``, without reading the weights."""
+    config_json, _, _, _ = _core.keras_archive_read(os.fspath(path), False)
+    return json.loads(config_json)
+
+
+def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, config_hook: Any = None) -> Any:
+    with _keras_state.temp_dir() as tmp:
+        assets_dir = Path(tmp) / "assets"
+        config_json, _, weights, assets = _core.keras_archive_read(os.fspath(path), True, str(assets_dir))
+        if config_hook is not None:
+            config_json = json.dumps(config_hook(json.loads(config_json)))
+        model = _keras_state.model_from_config(config_json, custom_objects, compile, safe_mode)
+        root = _h5tree._from_core(weights) if weights is not None else _h5tree.Group()
+        assert isinstance(root, _h5tree.Group)
+        _keras_state.restore(model, root, f"{path} (model.weights.h5)", assets_dir if assets else None)
+    return model

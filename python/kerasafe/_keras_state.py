@@ -1,0 +1,170 @@
+"""Keras 3's own walk over a model's state, pointed at our in-memory HDF5 tree.
+
+Keras 3 names every variable of a model by walking it (``layers/dense/vars/0``,
+``optimizer/vars/3``, …) in ``saving_lib._save_state`` / ``_load_state``. We run that walk
+unchanged, with a store that records into (or reads from) a :class:`~kerasafe._h5tree.Group`;
+the Rust core then writes or reads the file. The layout is therefore Keras's exactly.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._h5tree import Dataset, Group
+from .errors import FormatError
+
+
+def _saving_lib() -> Any:
+    from keras.src.saving import saving_lib
+
+    return saving_lib
+
+
+def _store_classes() -> tuple[type, type]:
+    saving_lib = _saving_lib()
+    from keras.src import backend
+
+    class RecordingStore(saving_lib.H5IOStore):  # type: ignore[misc, name-defined]
+        """Write side: Keras calls make(path) then store[key] = value."""
+
+        def __init__(self, root: Group) -> None:  # no h5py file behind it
+            self.root = root
+            self.mode = "w"
+            self.archive = None
+            self._path = ""
+            self._entry: Group | None = None
+
+        def __bool__(self) -> bool:
+            return True
+
+        def make(self, path: str, metadata: dict[str, Any] | None = None) -> Any:
+            self._path = path
+            self._entry = None
+            if metadata:
+                self._group().attrs.update(metadata)
+            return self
+
+        def _group(self) -> Group:
+            if self._entry is None:
+                parent = self.root.require_group(self._path) if self._path else self.root
+                self._entry = parent.require_group("vars")
+            return self._entry
+
+        def __setitem__(self, key: str, value: Any) -> None:
+            array = np.asarray(backend.convert_to_numpy(value))
+            ds = Dataset(array)
+            if backend.standardize_dtype(array.dtype) == "bfloat16":
+                ds.attrs["dtype"] = "bfloat16"
+            self._group().children[str(key)] = ds
+
+        def get(self, path: str) -> Any:
+            raise ValueError("`get` is only allowed in read mode.")
+
+        def has_path(self, path: str) -> bool:
+            return path in self.root
+
+        def close(self) -> None:
+            pass
+
+    class TreeStore(saving_lib.H5IOStore):  # type: ignore[misc, name-defined]
+        """Read side: Keras calls get(path) then len(store), store[key]."""
+
+        def __init__(self, root: Group) -> None:
+            self.root = root
+            self.mode = "r"
+            self.archive = None
+            self._entry: Group = Group()
+
+        def __bool__(self) -> bool:
+            return True
+
+        def get(self, path: str) -> Any:
+            self._entry = Group()
+            node = self.root.get(path) if path else self.root
+            if node is None and "_layer_checkpoint_dependencies" in self.root:  # files from Keras 2.13
+                node = self.root.get(path.replace("layers", "_layer_checkpoint_dependencies"))
+            if isinstance(node, Group) and isinstance(node.get("vars"), Group):
+                self._entry = node["vars"]
+            return self
+
+        def has_path(self, path: str) -> bool:
+            return path in self.root
+
+        def make(self, path: str, metadata: Any = None) -> Any:
+            raise ValueError("`make` is only allowed in write mode.")
+
+        def __len__(self) -> int:
+            return len(self._entry.children)
+
+        def keys(self) -> Any:
+            return list(self._entry.children)
+
+        def __contains__(self, key: object) -> bool:
+            return key in self._entry.children
+
+        def __getitem__(self, key: str) -> Any:
+            node = self._entry.children.get(str(key))
+            if not isinstance(node, Dataset):
+                raise KeyError(key)
+            return node.value
+
+        def close(self) -> None:
+            pass
+
+    return RecordingStore, TreeStore
+
+
+def capture(model: Any, assets_dir: Path | None = None) -> Group:
+    """The model's variables (and optimizer's) in Keras 3's weights-file layout."""
+    saving_lib = _saving_lib()
+    recording, _ = _store_classes()
+    root = Group()
+    assets = saving_lib.DiskIOStore(str(assets_dir), mode="w") if assets_dir is not None else None
+    try:
+        saving_lib._save_state(model, weights_store=recording(root), assets_store=assets, inner_path="", visited_saveables=set())
+    finally:
+        if assets is not None:
+            assets.close()
+    return root
+
+
+def restore(model: Any, root: Group, source: str, assets_dir: Path | None = None) -> None:
+    """Assign the values in ``root`` to ``model``; errors name ``source``."""
+    saving_lib = _saving_lib()
+    _, tree_store = _store_classes()
+    failed: set[int] = set()
+    error_msgs: dict[int, Any] = {}
+    assets = saving_lib.DiskIOStore(str(assets_dir), mode="r") if assets_dir is not None else None
+    try:
+        saving_lib._load_state(
+            model,
+            weights_store=tree_store(root),
+            assets_store=assets,
+            inner_path="",
+            visited_saveables=set(),
+            failed_saveables=failed,
+            error_msgs=error_msgs,
+        )
+    finally:
+        if assets is not None:
+            assets.close()
+    if failed:
+        details = "; ".join(f"{getattr(obj, 'name', type(obj).__name__)}: {err}" for obj, err in error_msgs.values())
+        raise FormatError(f"{source}: weights do not match the model: {details}")
+
+
+def serialize(model: Any) -> tuple[str, str]:
+    """``config.json`` and ``metadata.json`` exactly as ``model.save('x.keras')`` writes them."""
+    return _saving_lib()._serialize_model_as_json(model)
+
+
+def model_from_config(config_json: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+    return _saving_lib()._model_from_config(config_json, custom_objects, compile, safe_mode)
+
+
+def temp_dir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="kerasafe-")

@@ -1,0 +1,375 @@
+"""Versioned, validated artifacts: ``root/<name>/<format>/vN/`` with metadata and reference outputs.
+
+A version is written into a temporary directory, reloaded and checked against reference outputs
+computed before saving, then published atomically by the Rust store (manifest of SHA-256s in
+``metadata.json``, fsync, rename). Versions are never overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from . import _core, _formats, checkpoint, keras_bridge
+from .errors import ArtifactNotFoundError, ChecksumError, FormatError, InvalidArgumentError, KerasafeError, ValidationError
+from .validation import Comparison, as_output_list, compare_outputs, comparison_from_dict
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = ["Artifact", "Report", "VersionInfo", "save_artifact", "load_artifact", "verify_artifact", "list_versions", "prune"]
+
+FORMATS = ("savedmodel", "h5", "keras", "weights")
+REFERENCE_PREFIX = "reference/reference"
+# Across device classes (say, saved on a GPU with TF32 matmuls, checked on a CPU) outputs of a
+# correct artifact differ by up to ~1e-3 (measured: 1.3e-3 abs for attention on an H200); the
+# load-time check then uses this looser tolerance and says so in the report.
+CROSS_DEVICE_TOLERANCE = {"atol": 2e-3, "rtol": 1e-2}
+
+
+@dataclass
+class Artifact:
+    """A published version."""
+
+    name: str
+    format: str
+    version: str
+    path: Path
+    metadata: dict[str, Any]
+    comparison: Comparison | None = None
+
+    @property
+    def model_path(self) -> Path:
+        return _formats.model_path(self.format, self.path)
+
+    def __repr__(self) -> str:
+        check = self.comparison.summary() if self.comparison else "not validated"
+        return f"Artifact({self.name}/{self.format}/{self.version} at {self.path}; {check})"
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("path", str(self.path)),
+            ("files", str(len(self.metadata.get("manifest", {}).get("files", {})))),
+            ("size", f"{_total_size(self.metadata):,} bytes"),
+            ("created", str(self.metadata.get("created_at"))),
+            ("validation", self.comparison.summary() if self.comparison else "not validated"),
+        ]
+        body = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        return f"<p><b>{html.escape(self.name)}</b> {self.format} {self.version}</p><table>{body}</table>"
+
+
+@dataclass
+class Report:
+    """What :func:`verify_artifact` found."""
+
+    path: Path
+    ok: bool
+    checksums_ok: bool
+    problems: list[str] = field(default_factory=list)
+    comparison: Comparison | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "ok": self.ok,
+            "checksums_ok": self.checksums_ok,
+            "problems": self.problems,
+            "comparison": self.comparison.to_dict() if self.comparison else None,
+            "notes": self.notes,
+        }
+
+    def __repr__(self) -> str:
+        status = "ok" if self.ok else "FAILED"
+        detail = "; ".join(self.problems) or (self.comparison.summary() if self.comparison else "checksums ok")
+        return f"Report({status}: {self.path}: {detail})"
+
+    def _repr_html_(self) -> str:
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems + self.notes)
+        cmp = self.comparison._repr_html_() if self.comparison else ""
+        return f"<p><b>{'ok' if self.ok else 'FAILED'}</b> {html.escape(str(self.path))}</p><ul>{items}</ul>{cmp}"
+
+
+def _total_size(metadata: Mapping[str, Any]) -> int:
+    return sum(int(f.get("size", 0)) for f in metadata.get("manifest", {}).get("files", {}).values())
+
+
+# -- reference inputs ------------------------------------------------------------------------------
+
+
+def default_reference_input(model: Any) -> list[np.ndarray]:
+    """A deterministic input per model input: ``linspace(-1, 1)`` for floats, integers inside
+    the smallest embedding vocabulary (else 0..9) for integer inputs; unknown dims become 1."""
+    specs = keras_bridge.input_specs(model)
+    vocab = keras_bridge.smallest_vocabulary(model)
+    out = []
+    for _, shape, dtype in specs:
+        concrete = tuple(1 if d is None else int(d) for d in shape)
+        n = int(np.prod(concrete)) if concrete else 1
+        if np.issubdtype(np.dtype(dtype), np.integer):
+            out.append((np.arange(n) % (vocab or 10)).astype(dtype).reshape(concrete))
+        elif np.dtype(dtype) == np.bool_:
+            out.append((np.arange(n) % 2 == 0).reshape(concrete))
+        else:
+            out.append(np.linspace(-1.0, 1.0, n).astype(dtype).reshape(concrete))
+    return out
+
+
+def _run(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    return as_output_list(model(inputs[0] if len(inputs) == 1 else inputs, training=False))
+
+
+def _write_reference(directory: Path, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> None:
+    tensors = {f"inputs/{i}": a for i, a in enumerate(inputs)}
+    tensors.update({f"outputs/{i}": a for i, a in enumerate(outputs)})
+    checkpoint.write(directory / REFERENCE_PREFIX, tensors)
+
+
+def read_reference(directory: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    data = checkpoint.read(Path(directory) / REFERENCE_PREFIX)
+    pick = lambda kind: [data[f"{kind}/{i}"] for i in range(sum(1 for k in data if k.startswith(kind + "/")))]  # noqa: E731
+    return pick("inputs"), pick("outputs")
+
+
+def _device_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"machine": platform.machine()}
+    try:
+        keras = keras_bridge.keras_module()
+        info["backend"] = keras_bridge.backend_name(keras)
+    except ImportError:
+        return info
+    info["device_kind"] = "cpu"
+    try:
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            info["device_kind"] = "gpu"
+        info["tf32_execution"] = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+    except Exception:
+        pass
+    return info
+
+
+# -- metadata --------------------------------------------------------------------------------------
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"kerasafe_version": _core.__version__}
+    keras = keras_bridge.keras_module()
+    out["keras_version"] = getattr(keras, "__version__", None)
+    try:
+        import tensorflow as tf
+
+        out["tensorflow_version"] = tf.__version__
+    except ImportError:
+        out["tensorflow_version"] = None
+    out["backend"] = keras_bridge.backend_name(keras)
+    return out
+
+
+def _build_metadata(model: Any, name: str, fmt: str, user: Mapping[str, Any] | None, comparison: Comparison, ref_inputs: list[np.ndarray], device: dict[str, Any]) -> dict[str, Any]:
+    user = dict(user or {})
+    compile_info = keras_bridge.compile_summary(model)
+    training = {**compile_info, **(user.pop("training", None) or {})}
+    trainable, non_trainable = keras_bridge.parameter_counts(model)
+    meta: dict[str, Any] = {
+        "model_name": name,
+        "format": fmt,
+        "created_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        **_versions(),
+        "input_signature": [{"name": n, "shape": list(s), "dtype": d} for n, s, d in keras_bridge.input_specs(model)],
+        "output_signature": [{"name": n, "shape": list(s), "dtype": d} for n, s, d in keras_bridge.output_specs(model)],
+        "training": training,
+        "data": user.pop("data", None),
+        "notes": user.pop("notes", None),
+        "released": bool(user.pop("released", False)),
+        "parameters": {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable},
+        "custom_objects": keras_bridge.custom_object_names(model),
+        "validation": {
+            **comparison.to_dict(),
+            "reference": {"path": REFERENCE_PREFIX, "inputs": [{"shape": list(a.shape), "dtype": a.dtype.name} for a in ref_inputs]},
+            "device": device,
+        },
+    }
+    meta.update(user)  # anything else the user recorded, kept as given
+    return meta
+
+
+# -- public API ------------------------------------------------------------------------------------
+
+
+def save_artifact(
+    model: Any,
+    root: PathLike,
+    *,
+    name: str,
+    format: str = "savedmodel",
+    version: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    reference_input: Any = None,
+) -> Artifact:
+    """Save ``model`` as a new version under ``root/name/format/``, validated and published atomically.
+
+    The reference input (given, or derived from the model's inputs) is run before saving; the
+    saved copy is reloaded and run again; a difference beyond the dtype's tolerance raises
+    :class:`~kerasafe.errors.ValidationError` and publishes nothing.
+    """
+    if format not in FORMATS:
+        raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    inputs = as_output_list(reference_input) if reference_input is not None else default_reference_input(model)
+    expected = _run(model, inputs)
+    device = _device_info()
+    staged = _core.store_begin(os.fspath(root), name, format, version)
+    try:
+        directory = Path(staged.path)
+        _formats.save_into(model, format, directory)
+        _write_reference(directory, inputs, expected)
+        reloaded = _formats.load_from(format, directory, custom_objects=keras_bridge.custom_objects_of(model), compile=False, model_factory=lambda: keras_bridge.clone_structure(model))
+        comparison = compare_outputs(expected, _run(reloaded, inputs))
+        comparison.raise_if_failed(f"{name}/{format}: reloaded outputs")
+        meta = _build_metadata(model, name, format, metadata, comparison, inputs, device)
+        published = json.loads(staged.commit(json.dumps(meta)))
+    except BaseException:
+        staged.abort()
+        raise
+    version_str = _version_str(published["version"])
+    return Artifact(name, format, version_str, Path(published["path"]), published["metadata"], comparison)
+
+
+def _version_str(v: Any) -> str:
+    return str(v)  # the core serialises versions as their names ("v3", "1.2.0")
+
+
+def _resolve(path_or_root: PathLike, name: str | None, format: str | None, version: str) -> Path:
+    if name is None:
+        path = Path(path_or_root)
+        if not (path / "metadata.json").is_file():
+            raise ArtifactNotFoundError(f"{path}: not a kerasafe artifact version (no metadata.json); pass name= to resolve a version under a root")
+        return path
+    return Path(_core.store_resolve(os.fspath(path_or_root), name, format, version))
+
+
+def _check_reference(model: Any, directory: Path, metadata: Mapping[str, Any]) -> tuple[Comparison, list[str]]:
+    inputs, expected = read_reference(directory)
+    stored = metadata.get("validation", {})
+    notes: list[str] = []
+    atol = rtol = None
+    saved_on = stored.get("device", {})
+    here = _device_info()
+    if saved_on.get("device_kind") and saved_on.get("device_kind") != here.get("device_kind"):
+        atol, rtol = CROSS_DEVICE_TOLERANCE["atol"], CROSS_DEVICE_TOLERANCE["rtol"]
+        notes.append(f"reference computed on {saved_on.get('device_kind')}, checked on {here.get('device_kind')}: using cross-device tolerance atol={atol}, rtol={rtol}")
+    return compare_outputs(expected, _run(model, inputs), atol=atol, rtol=rtol), notes
+
+
+def load_artifact(
+    path_or_root: PathLike,
+    *,
+    name: str | None = None,
+    format: str | None = None,
+    version: str = "latest",
+    custom_objects: Mapping[str, Any] | None = None,
+    verify: bool = True,
+    check_outputs: bool = True,
+    model: Any = None,
+) -> Any:
+    """Load a version: resolve ``latest``, verify every file's SHA-256 before deserializing,
+    load, and rerun the stored reference input (``check_outputs``). Returns the Keras model.
+
+    ``path_or_root`` is a version directory, or a root when ``name`` is given. For the
+    ``weights`` format, pass ``model`` to load into a model built from code (else the stored
+    architecture is rebuilt).
+    """
+    directory = _resolve(path_or_root, name, format, version)
+    metadata = json.loads(_core.store_read_metadata(os.fspath(directory)))
+    fmt = metadata.get("format") or format
+    if fmt not in FORMATS:
+        raise FormatError(f"{directory}/metadata.json: unknown format {fmt!r}")
+    if verify:
+        _core.store_verify_strict(os.fspath(directory))
+    loaded = _formats.load_from(fmt, directory, custom_objects=custom_objects, compile=True, model=model)
+    if check_outputs:
+        comparison, _ = _check_reference(loaded, directory, metadata)
+        comparison.raise_if_failed(f"{directory}: outputs of the loaded model")
+    return loaded
+
+
+def verify_artifact(path: PathLike, *, check_outputs: bool = True, custom_objects: Mapping[str, Any] | None = None) -> Report:
+    """Check a version: manifest checksums, structure, and (when Keras is importable) the
+    reference outputs. Never raises for a damaged artifact: the report says what is wrong."""
+    directory = Path(path)
+    problems: list[str] = []
+    notes: list[str] = []
+    try:
+        metadata = json.loads(_core.store_read_metadata(os.fspath(directory)))
+    except KerasafeError as exc:
+        return Report(directory, False, False, [str(exc)])
+    report = json.loads(_core.store_verify(os.fspath(directory)))
+    checksums_ok = not (report["missing"] or report["extra"] or report["size_mismatches"] or report["hash_mismatches"])
+    problems += [f"missing file: {p}" for p in report["missing"]]
+    problems += [f"file not in the manifest: {p}" for p in report["extra"]]
+    problems += [f"{m['path']}: size {m['actual']} bytes, manifest says {m['expected']}" for m in report["size_mismatches"]]
+    problems += [f"{m['path']}: sha256 differs from the manifest" for m in report["hash_mismatches"]]
+    comparison = None
+    if checksums_ok and check_outputs:
+        try:
+            keras_bridge.keras_module()
+        except ImportError:
+            notes.append("Keras is not installed: reference outputs not rerun")
+        else:
+            try:
+                model = _formats.load_from(metadata["format"], directory, custom_objects=custom_objects, compile=False)
+                comparison, more = _check_reference(model, directory, metadata)
+                notes += more
+                if not comparison.passed:
+                    problems.append(f"reference outputs: {comparison.summary()}")
+            except (KerasafeError, OSError, ValueError) as exc:
+                problems.append(f"cannot rerun the reference: {exc}")
+    stored = metadata.get("validation")
+    if stored and comparison is None:
+        comparison = comparison_from_dict(stored)
+    return Report(directory, not problems, checksums_ok, problems, comparison, notes)
+
+
+@dataclass
+class VersionInfo:
+    """One published version as :func:`list_versions` reports it."""
+
+    name: str
+    format: str
+    version: str
+    path: Path
+    metadata: dict[str, Any]
+
+    @property
+    def released(self) -> bool:
+        return bool(self.metadata.get("released"))
+
+    @property
+    def created_at(self) -> str | None:
+        return self.metadata.get("created_at")
+
+    @property
+    def size(self) -> int:
+        return _total_size(self.metadata)
+
+
+def list_versions(root: PathLike, name: str, format: str | None = None) -> list[VersionInfo]:
+    """Published versions of ``name`` (in one format, or all), oldest first."""
+    entries = json.loads(_core.store_list_versions(os.fspath(root), name, format))
+    return [VersionInfo(e["name"], e["format"], _version_str(e["version"]), Path(e["path"]), e.get("metadata") or {}) for e in entries]
+
+
+def prune(root: PathLike, name: str, format: str, *, keep_last: int) -> list[Path]:
+    """Delete all but the newest ``keep_last`` versions, never one marked ``released``."""
+    return [Path(p) for p in _core.store_prune(os.fspath(root), name, format, keep_last)]
+
+

@@ -1,0 +1,492 @@
+//! Writing an [`H5Group`] tree as an HDF5 file the way h5py writes Keras files.
+
+use std::borrow::Cow;
+use std::ffi::CString;
+use std::fs::File;
+use std::os::raw::{c_char, c_void};
+use std::path::Path;
+use std::ptr;
+
+use hdf5_sys::h5a::{H5Acreate2, H5Awrite};
+use hdf5_sys::h5d::{H5D_layout_t, H5Dcreate2, H5Dwrite};
+use hdf5_sys::h5f::{H5Fcreate, H5F_ACC_TRUNC};
+use hdf5_sys::h5g::{H5Gcreate2, H5Gopen2};
+use hdf5_sys::h5i::hid_t;
+use hdf5_sys::h5p::{H5Pcreate, H5Pset_layout, H5Pset_obj_track_times, H5P_CLS_FILE_CREATE, H5P_DEFAULT};
+use hdf5_sys::h5s::H5S_ALL;
+use hdf5_sys::h5t::{self, H5T_str_t};
+
+use super::ffi::{self, Ctx, Id, Kind, Mode};
+use super::{
+    array_split, check_link_name, keras_chunk_count, AttrValue, Attrs, H5Dataset, H5Group, H5Node,
+    HDF5_OBJECT_HEADER_LIMIT,
+};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::tensor::{DType, TensorData};
+
+/// Bytes a variable-length string takes in an object header (a global heap ID).
+const VLEN_HEADER_BYTES: usize = 16;
+
+pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
+    // Caller errors surface before anything touches the disk.
+    validate_group(root, "/")?;
+    let tmp = fsutil::temp_sibling(path);
+    // Creating the file with std first gives proper OS errors (missing directory, permissions).
+    File::create_new(&tmp).at(path)?;
+    let result = ffi::path_cstring(&tmp)
+        .and_then(|ctmp| {
+            ffi::locked(|| {
+                Writer {
+                    ctx: Ctx {
+                        path,
+                        mode: Mode::Write,
+                    },
+                }
+                .file(&ctmp, root)
+            })
+        })
+        .and_then(|()| std::fs::rename(&tmp, path).at(path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// An attribute as it goes to disk.
+enum Planned<'v> {
+    /// Scalar variable-length string.
+    VlenScalar { bytes: &'v [u8], utf8: bool },
+    /// 1-D array of variable-length strings.
+    VlenList { items: Vec<&'v [u8]>, utf8: bool },
+    /// 1-D array of fixed-length NUL-padded ASCII strings of `width` bytes.
+    FixedList { items: Vec<&'v [u8]>, width: usize },
+    /// NumPy's `array([])`: float64, shape (0,).
+    EmptyList,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Ints(&'v [i64]),
+    Floats(&'v [f64]),
+}
+
+fn no_nul(what: &str, b: &[u8]) -> Result<()> {
+    if b.contains(&0) {
+        return Err(Error::invalid(format!(
+            "{what} contains a NUL byte, which variable-length HDF5 strings cannot hold"
+        )));
+    }
+    Ok(())
+}
+
+/// The attributes to write for `attrs` (string lists split as Keras does), checked.
+fn plan_attrs<'v>(attrs: &'v Attrs, owner: &str) -> Result<Vec<(Cow<'v, str>, Planned<'v>)>> {
+    let mut out: Vec<(Cow<'v, str>, Planned<'v>)> = Vec::new();
+    for (name, value) in attrs.iter() {
+        let what = format!("attribute {name:?} of {owner}");
+        if name.is_empty() || name.contains('\0') {
+            return Err(Error::invalid(format!("{what}: invalid attribute name")));
+        }
+        let planned = match value {
+            AttrValue::Str(s) => {
+                no_nul(&what, s.as_bytes())?;
+                Planned::VlenScalar {
+                    bytes: s.as_bytes(),
+                    utf8: true,
+                }
+            }
+            AttrValue::Bytes(b) => {
+                no_nul(&what, b)?;
+                Planned::VlenScalar {
+                    bytes: b,
+                    utf8: false,
+                }
+            }
+            AttrValue::StrList(_) | AttrValue::BytesList(_) | AttrValue::FixedBytesList(_) => {
+                let items = value.string_items().unwrap_or_default();
+                if items.is_empty() {
+                    Planned::EmptyList
+                } else {
+                    let max_len = items.iter().map(|i| i.len()).max().unwrap_or(0);
+                    let width = max_len.max(1);
+                    let chunks = keras_chunk_count(items.len(), max_len)
+                        .map_err(|e| Error::invalid(format!("{what}: {e}")))?;
+                    if chunks > 1 {
+                        // Keras: pieces of a NumPy `S<max_len>` array as `name0`, `name1`, ….
+                        for (i, piece) in array_split(&items, chunks).into_iter().enumerate() {
+                            out.push((
+                                Cow::Owned(format!("{name}{i}")),
+                                Planned::FixedList {
+                                    items: piece.to_vec(),
+                                    width,
+                                },
+                            ));
+                        }
+                        continue;
+                    }
+                    let vlen_bytes = items.len() * VLEN_HEADER_BYTES;
+                    match value {
+                        AttrValue::FixedBytesList(_) => Planned::FixedList { items, width },
+                        // Keras would store this list whole as variable-length strings, which
+                        // overflows the header (16 bytes per item); fixed-length strings fit
+                        // (len × width ≤ limit here) and every Keras reader accepts them.
+                        _ if vlen_bytes > HDF5_OBJECT_HEADER_LIMIT => {
+                            Planned::FixedList { items, width }
+                        }
+                        _ => {
+                            for item in &items {
+                                no_nul(&what, item)?;
+                            }
+                            Planned::VlenList {
+                                items,
+                                utf8: matches!(value, AttrValue::StrList(_)),
+                            }
+                        }
+                    }
+                }
+            }
+            AttrValue::Int(v) => Planned::Int(*v),
+            AttrValue::Float(v) => Planned::Float(*v),
+            AttrValue::Bool(v) => Planned::Bool(*v),
+            AttrValue::Ints(v) if v.is_empty() => Planned::EmptyList,
+            AttrValue::Floats(v) if v.is_empty() => Planned::EmptyList,
+            AttrValue::Ints(v) => {
+                check_header_size(&what, v.len() * 8)?;
+                Planned::Ints(v)
+            }
+            AttrValue::Floats(v) => {
+                check_header_size(&what, v.len() * 8)?;
+                Planned::Floats(v)
+            }
+            AttrValue::Other { description } => {
+                return Err(Error::invalid(format!(
+                    "{what} has a type that cannot be written: {description}"
+                )))
+            }
+        };
+        out.push((Cow::Borrowed(name), planned));
+    }
+    let mut names: Vec<&str> = out.iter().map(|(n, _)| n.as_ref()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::invalid(format!(
+            "attribute {:?} of {owner} is given twice (or collides with a chunk of a long list)",
+            w[0]
+        )));
+    }
+    Ok(out)
+}
+
+fn check_header_size(what: &str, bytes: usize) -> Result<()> {
+    if bytes > HDF5_OBJECT_HEADER_LIMIT {
+        return Err(Error::invalid(format!(
+            "{what} takes {bytes} bytes, more than fits in an HDF5 object header \
+             ({HDF5_OBJECT_HEADER_LIMIT}); store it as a dataset"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_group(g: &H5Group<'_>, path: &str) -> Result<()> {
+    plan_attrs(&g.attrs, path)?;
+    let mut names: Vec<&str> = Vec::with_capacity(g.children.len());
+    for (name, child) in &g.children {
+        check_link_name(name).map_err(|e| Error::invalid(format!("in {path}: {e}")))?;
+        names.push(name);
+        let cpath = child_path(path, name);
+        match child {
+            H5Node::Group(sub) => validate_group(sub, &cpath)?,
+            H5Node::Dataset(d) => {
+                d.check()
+                    .map_err(|e| Error::invalid(format!("dataset {cpath}: {e}")))?;
+                if let Some(TensorData::Strings(items)) = &d.data {
+                    for s in items {
+                        no_nul(&format!("dataset {cpath}"), s)?;
+                    }
+                }
+                plan_attrs(&d.attrs, &cpath)?;
+            }
+        }
+    }
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::invalid(format!("{path}: member {:?} given twice", w[0])));
+    }
+    Ok(())
+}
+
+fn child_path(parent: &str, name: &str) -> String {
+    if parent == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+struct Writer<'p> {
+    ctx: Ctx<'p>,
+}
+
+impl Writer<'_> {
+    fn file(&self, ctmp: &CString, root: &H5Group<'_>) -> Result<()> {
+        let ctx = &self.ctx;
+        let fapl = ffi::fapl(ctx)?;
+        let fcpl = ctx.own(
+            unsafe { H5Pcreate(*H5P_CLS_FILE_CREATE) },
+            Kind::Plist,
+            &|| "cannot create file properties".into(),
+        )?;
+        // The root group is created with the file; no timestamps there either.
+        ctx.check(unsafe { H5Pset_obj_track_times(fcpl.id(), 0) }, &|| {
+            "cannot turn off timestamps".into()
+        })?;
+        let file = ctx.own(
+            unsafe { H5Fcreate(ctmp.as_ptr(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()) },
+            Kind::File,
+            &|| "cannot create the HDF5 file".into(),
+        )?;
+        let lcpl = ffi::lcpl(ctx)?;
+        let gcpl = ffi::ocpl(ctx, false)?;
+        let dcpl = ffi::ocpl(ctx, true)?;
+        ctx.check(
+            unsafe { H5Pset_layout(dcpl.id(), H5D_layout_t::H5D_CONTIGUOUS) },
+            &|| "cannot set contiguous layout".into(),
+        )?;
+        let props = Props {
+            lcpl: lcpl.id(),
+            gcpl: gcpl.id(),
+            dcpl: dcpl.id(),
+        };
+        {
+            let rootg = ctx.own(
+                unsafe { H5Gopen2(file.id(), c"/".as_ptr(), H5P_DEFAULT) },
+                Kind::Group,
+                &|| "cannot open the root group".into(),
+            )?;
+            self.group(rootg.id(), root, "/", &props)?;
+        }
+        drop((lcpl, gcpl, dcpl));
+        file.close(ctx, &|| "cannot finish writing the HDF5 file".into())
+    }
+
+    fn group(&self, gid: hid_t, g: &H5Group<'_>, path: &str, props: &Props) -> Result<()> {
+        self.attrs(gid, &g.attrs, path)?;
+        for (name, child) in &g.children {
+            let cname = ffi::cstring(name)?;
+            let cpath = child_path(path, name);
+            match child {
+                H5Node::Group(sub) => {
+                    let sid = self.ctx.own(
+                        unsafe {
+                            H5Gcreate2(gid, cname.as_ptr(), props.lcpl, props.gcpl, H5P_DEFAULT)
+                        },
+                        Kind::Group,
+                        &|| format!("cannot create group {cpath}"),
+                    )?;
+                    self.group(sid.id(), sub, &cpath, props)?;
+                }
+                H5Node::Dataset(d) => self.dataset(gid, &cname, d, &cpath, props)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn dataset(
+        &self,
+        gid: hid_t,
+        cname: &CString,
+        d: &H5Dataset<'_>,
+        path: &str,
+        props: &Props,
+    ) -> Result<()> {
+        let ctx = &self.ctx;
+        let ty = dataset_type(ctx, d.dtype)?;
+        let space = ffi::dataspace(ctx, (!d.shape.is_empty()).then_some(d.shape.as_slice()))?;
+        let did = ctx.own(
+            unsafe {
+                H5Dcreate2(
+                    gid,
+                    cname.as_ptr(),
+                    ty.id(),
+                    space.id(),
+                    props.lcpl,
+                    props.dcpl,
+                    H5P_DEFAULT,
+                )
+            },
+            Kind::Dataset,
+            &|| format!("cannot create dataset {path}"),
+        )?;
+        let what = || format!("cannot write dataset {path}");
+        match &d.data {
+            Some(TensorData::Bytes(bytes)) if !bytes.is_empty() => {
+                let bytes: Cow<'_, [u8]> = if d.dtype == DType::Bool && bytes.iter().any(|&b| b > 1)
+                {
+                    Cow::Owned(bytes.iter().map(|&b| u8::from(b != 0)).collect())
+                } else {
+                    Cow::Borrowed(bytes.as_ref())
+                };
+                ctx.check(
+                    unsafe {
+                        H5Dwrite(
+                            did.id(),
+                            ty.id(),
+                            H5S_ALL,
+                            H5S_ALL,
+                            H5P_DEFAULT,
+                            bytes.as_ptr().cast::<c_void>(),
+                        )
+                    },
+                    &what,
+                )?;
+            }
+            Some(TensorData::Strings(items)) if !items.is_empty() => {
+                let owned: Vec<CString> = items.iter().map(ffi::cstring).collect::<Result<_>>()?;
+                let ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+                ctx.check(
+                    unsafe {
+                        H5Dwrite(
+                            did.id(),
+                            ty.id(),
+                            H5S_ALL,
+                            H5S_ALL,
+                            H5P_DEFAULT,
+                            ptrs.as_ptr().cast::<c_void>(),
+                        )
+                    },
+                    &what,
+                )?;
+            }
+            _ => {}
+        }
+        self.attrs(did.id(), &d.attrs, path)
+    }
+
+    fn attrs(&self, obj: hid_t, attrs: &Attrs, owner: &str) -> Result<()> {
+        for (name, planned) in plan_attrs(attrs, owner)? {
+            self.attr(obj, &name, &planned, owner)?;
+        }
+        Ok(())
+    }
+
+    fn attr(&self, obj: hid_t, name: &str, planned: &Planned<'_>, owner: &str) -> Result<()> {
+        let ctx = &self.ctx;
+        let what = || format!("cannot write attribute {name:?} of {owner}");
+        let scalar = || ffi::dataspace(ctx, None);
+        let list = |n: usize| ffi::dataspace(ctx, Some(&[n as u64]));
+        // (file type, memory type, space, data pointer); buffers live in this frame.
+        let mut cstrings: Vec<CString> = Vec::new();
+        let mut ptrs: Vec<*const c_char> = Vec::new();
+        let mut fixed: Vec<u8> = Vec::new();
+        let (i64v, f64v, boolv);
+        let (ftype, mem, space, data): (Id, Option<hid_t>, Id, *const c_void) = match planned {
+            Planned::VlenScalar { bytes, utf8 } => {
+                cstrings.push(ffi::cstring(bytes)?);
+                ptrs.push(cstrings[0].as_ptr());
+                let t = ffi::vlen_str_type(ctx, *utf8)?;
+                (t, None, scalar()?, ptrs.as_ptr().cast())
+            }
+            Planned::VlenList { items, utf8 } => {
+                for item in items {
+                    cstrings.push(ffi::cstring(item)?);
+                }
+                ptrs.extend(cstrings.iter().map(|c| c.as_ptr()));
+                let t = ffi::vlen_str_type(ctx, *utf8)?;
+                (t, None, list(items.len())?, ptrs.as_ptr().cast())
+            }
+            Planned::FixedList { items, width } => {
+                fixed.resize(items.len() * width, 0);
+                for (slot, item) in fixed.chunks_mut(*width).zip(items) {
+                    slot[..item.len()].copy_from_slice(item);
+                }
+                let t = ffi::fixed_str_type(ctx, *width, H5T_str_t::H5T_STR_NULLPAD)?;
+                (t, None, list(items.len())?, fixed.as_ptr().cast())
+            }
+            Planned::EmptyList => {
+                let t = ffi::copy_type(ctx, *h5t::H5T_IEEE_F64LE)?;
+                (t, None, list(0)?, ptr::null())
+            }
+            Planned::Int(v) => {
+                i64v = *v;
+                let t = ffi::copy_type(ctx, *h5t::H5T_STD_I64LE)?;
+                let p: *const i64 = &i64v;
+                (t, Some(*h5t::H5T_NATIVE_INT64), scalar()?, p.cast())
+            }
+            Planned::Float(v) => {
+                f64v = *v;
+                let t = ffi::copy_type(ctx, *h5t::H5T_IEEE_F64LE)?;
+                let p: *const f64 = &f64v;
+                (t, Some(*h5t::H5T_NATIVE_DOUBLE), scalar()?, p.cast())
+            }
+            Planned::Bool(v) => {
+                boolv = i8::from(*v);
+                let t = ffi::bool_type(ctx)?;
+                let p: *const i8 = &boolv;
+                (t, None, scalar()?, p.cast())
+            }
+            Planned::Ints(v) => {
+                let t = ffi::copy_type(ctx, *h5t::H5T_STD_I64LE)?;
+                (t, Some(*h5t::H5T_NATIVE_INT64), list(v.len())?, v.as_ptr().cast())
+            }
+            Planned::Floats(v) => {
+                let t = ffi::copy_type(ctx, *h5t::H5T_IEEE_F64LE)?;
+                (t, Some(*h5t::H5T_NATIVE_DOUBLE), list(v.len())?, v.as_ptr().cast())
+            }
+        };
+        let cname = ffi::cstring(name)?;
+        let aid = ctx.own(
+            unsafe {
+                H5Acreate2(
+                    obj,
+                    cname.as_ptr(),
+                    ftype.id(),
+                    space.id(),
+                    H5P_DEFAULT,
+                    H5P_DEFAULT,
+                )
+            },
+            Kind::Attr,
+            &what,
+        )?;
+        if !data.is_null() {
+            let mem = mem.unwrap_or(ftype.id());
+            ctx.check(unsafe { H5Awrite(aid.id(), mem, data) }, &what)?;
+        }
+        Ok(())
+    }
+}
+
+/// Property lists shared by all objects of a file.
+struct Props {
+    lcpl: hid_t,
+    gcpl: hid_t,
+    dcpl: hid_t,
+}
+
+/// The file (and memory) type of a dataset of `dtype`, as h5py creates it.
+fn dataset_type(ctx: &Ctx<'_>, dtype: DType) -> Result<Id> {
+    let std = |t: hid_t| ffi::copy_type(ctx, t);
+    match dtype {
+        DType::I8 => std(*h5t::H5T_STD_I8LE),
+        DType::I16 => std(*h5t::H5T_STD_I16LE),
+        DType::I32 => std(*h5t::H5T_STD_I32LE),
+        DType::I64 => std(*h5t::H5T_STD_I64LE),
+        DType::U8 => std(*h5t::H5T_STD_U8LE),
+        DType::U16 => std(*h5t::H5T_STD_U16LE),
+        DType::U32 => std(*h5t::H5T_STD_U32LE),
+        DType::U64 => std(*h5t::H5T_STD_U64LE),
+        DType::F32 => std(*h5t::H5T_IEEE_F32LE),
+        DType::F64 => std(*h5t::H5T_IEEE_F64LE),
+        DType::F16 => ffi::half_type(ctx, 10, 5, 15),
+        DType::BF16 => ffi::opaque_type(ctx, 2),
+        DType::F8E5M2
+        | DType::F8E4M3FN
+        | DType::F8E4M3FNUZ
+        | DType::F8E4M3B11FNUZ
+        | DType::F8E5M2FNUZ => ffi::opaque_type(ctx, 1),
+        DType::Bool => ffi::bool_type(ctx),
+        DType::C64 => ffi::complex_type(ctx, 4),
+        DType::C128 => ffi::complex_type(ctx, 8),
+        DType::String => ffi::vlen_str_type(ctx, false),
+    }
+}

@@ -2,6 +2,7 @@
 //! No format logic lives here.
 
 mod errors;
+mod savedmodel;
 #[cfg(feature = "h5")]
 mod h5;
 mod store;
@@ -144,6 +145,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(object_graph_build, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_attributes, m)?)?;
     store::register(m)?;
+    savedmodel::register(m)?;
     #[cfg(feature = "h5")]
     h5::register(m)?;
     Ok(())

@@ -1,0 +1,214 @@
+"""SavedModel directories that TF Serving loads *and* that reload as full Keras models.
+
+Writing (Keras 3, TensorFlow backend): ``tf.saved_model.save`` of a small module that tracks the
+model's variables (``model_variables/N``) and the optimizer's (``optimizer_variables/N``) and
+exports a ``serving_default`` signature. Beside ``saved_model.pb`` we keep ``keras_config.json``:
+the model's Keras config (compile config included) and the variable order. Weights live only in
+``variables/``; kerasafe reads them back with its own checkpoint reader.
+
+Reading: our directories rebuild the full model; tf-keras SavedModels (``keras_metadata.pb``)
+rebuild from their Keras 2 config where every layer exists in the installed Keras; anything else
+loads as an :class:`InferenceModel` over the serving signature.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _core, _keras_state, _weights, checkpoint, keras_bridge
+from .errors import FormatError, InvalidArgumentError, KerasafeWarning
+
+KERAS_CONFIG = "keras_config.json"
+FORMAT_TAG = "kerasafe-savedmodel"
+VARIABLES_PREFIX = os.path.join("variables", "variables")
+
+
+def _signature_name(name: str, i: int, prefix: str) -> str:
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", str(name).split(":")[0]) or f"{prefix}_{i}"
+    return clean if clean[0].isalpha() else f"{prefix}_{clean}"
+
+
+def save(model: Any, export_dir: str, include_optimizer: bool = True) -> None:
+    keras = keras_bridge.keras_module()
+    if keras_bridge.backend_name(keras) != "tensorflow":
+        raise InvalidArgumentError(f"{export_dir}: SavedModel needs the TensorFlow backend (KERAS_BACKEND=tensorflow); use .keras or .h5")
+    import tensorflow as tf
+
+    keras_bridge.ensure_built(model)
+    specs = keras_bridge.input_specs(model)
+    names = [_signature_name(n, i, "input") for i, (n, _, _) in enumerate(specs)]
+    tf_specs = [tf.TensorSpec([None if d is None else d for d in shape], dtype, name=name) for name, (_, shape, dtype) in zip(names, specs)]
+    output_names = [_signature_name(n, i, "output") for i, n in enumerate(getattr(model, "output_names", None) or [])]
+
+    @tf.function(input_signature=tf_specs)
+    def serve(*inputs: Any) -> dict[str, Any]:
+        out = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+        outs = list(out.values()) if isinstance(out, dict) else out if isinstance(out, (list, tuple)) else [out]
+        keys = output_names if len(output_names) == len(outs) else [f"output_{i}" for i in range(len(outs))]
+        return dict(zip(keys, outs))
+
+    root = tf.Module()
+    root.model_variables = [v.value for v in model.weights]
+    optimizer = getattr(model, "optimizer", None) if include_optimizer else None
+    optimizer_variables = list(optimizer.variables) if optimizer is not None and optimizer.built else []
+    root.optimizer_variables = [v.value for v in optimizer_variables]
+    root.serve = serve
+
+    config_json, _ = _keras_state.serialize(model)
+    record = {
+        "format": FORMAT_TAG,
+        "version": 1,
+        "keras_version": keras.__version__,
+        "kerasafe_version": _core.__version__,
+        "config": json.loads(config_json),
+        "model_variables": [keras_bridge.variable_path(v) for v in model.weights],
+        "optimizer_variables": [keras_bridge.variable_path(v) for v in optimizer_variables],
+        "signature": {"inputs": names, "outputs": output_names},
+    }
+    final = Path(export_dir)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tf.saved_model.save(root, str(tmp), signatures={"serving_default": serve})
+        (tmp / KERAS_CONFIG).write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
+        _replace_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _replace_dir(new: Path, final: Path) -> None:
+    """Move a finished directory into place; an old one is renamed away first, then removed."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.rename(final, old)
+    os.rename(new, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_keras_config(export_dir: str) -> dict[str, Any] | None:
+    path = Path(export_dir) / KERAS_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise FormatError(f"{path}: not valid JSON: {exc}") from None
+    if record.get("format") != FORMAT_TAG:
+        raise FormatError(f"{path}: not a kerasafe Keras record")
+    return record
+
+
+def load(export_dir: str, *, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+    _core.savedmodel_inspect(export_dir)  # structure check first: a broken saved_model.pb is a FormatError
+    record = read_keras_config(export_dir)
+    if record is not None:
+        return _load_ours(export_dir, record, custom_objects, compile, safe_mode)
+    if (Path(export_dir) / "keras_metadata.pb").is_file():
+        try:
+            return _load_tf_keras(export_dir, custom_objects, compile, safe_mode)
+        except (FormatError, ValueError, TypeError, KeyError) as exc:
+            warnings.warn(f"{export_dir}: cannot rebuild the Keras model ({exc}); loading it for inference only", KerasafeWarning, stacklevel=3)
+    return InferenceModel(export_dir)
+
+
+def _assign(variables: list[Any], values: dict[str, np.ndarray], keys: list[str], source: str, what: str) -> list[tuple[Any, np.ndarray]]:
+    plan = []
+    for variable, key in zip(variables, keys):
+        value = values[key]
+        want = tuple(int(d) for d in variable.shape)
+        if tuple(value.shape) != want:
+            raise FormatError(f"{source}: {what} {keras_bridge.variable_path(variable)!r} has shape {tuple(value.shape)} in variables/, the model expects {want}")
+        plan.append((variable, value))
+    return plan
+
+
+def _load_ours(export_dir: str, record: dict[str, Any], custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+    source = str(Path(export_dir) / VARIABLES_PREFIX)
+    model = _keras_state.model_from_config(json.dumps(record["config"]), custom_objects, compile, safe_mode)
+    keras_bridge.ensure_built(model)
+    weights = list(model.weights)
+    if len(weights) != len(record["model_variables"]):
+        raise FormatError(f"{export_dir}/{KERAS_CONFIG}: lists {len(record['model_variables'])} model variables, the rebuilt model has {len(weights)}")
+    keys = [f"model_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE" for i in range(len(weights))]
+    opt_paths = record.get("optimizer_variables") or []
+    optimizer = getattr(model, "optimizer", None) if compile else None
+    opt_vars: list[Any] = []
+    if optimizer is not None and opt_paths:
+        optimizer.build(model.trainable_variables)
+        opt_vars = list(optimizer.variables)
+        if len(opt_vars) != len(opt_paths):
+            warnings.warn(f"{export_dir}: {len(opt_paths)} optimizer values stored, the optimizer has {len(opt_vars)}; training resumes with a fresh optimizer", KerasafeWarning, stacklevel=3)
+            opt_vars = []
+    opt_keys = [f"optimizer_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE" for i in range(len(opt_vars))]
+    values = checkpoint.read(source, keys + opt_keys)  # raises FormatError naming a missing key
+    plan = _assign(weights, values, keys, source, "weight") + _assign(opt_vars, values, opt_keys, source, "optimizer variable")
+    for variable, value in plan:
+        variable.assign(value)
+    return model
+
+
+def _load_tf_keras(export_dir: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+    """A tf-keras ``model.save(dir)``: Keras 2 config from keras_metadata.pb, weights by the
+    same ``layer_with_weights-N`` keys tf-keras uses for TF checkpoints."""
+    from keras.src.legacy.saving import saving_options, saving_utils
+    from keras.src.saving import object_registration, serialization_lib
+
+    from . import dialect
+
+    nodes = _core.keras_metadata_nodes(str(Path(export_dir) / "keras_metadata.pb"))
+    root = next((json.loads(meta) for path, _, meta in nodes if path == "root"), None)
+    if not root or "class_name" not in root:
+        raise FormatError(f"{export_dir}/keras_metadata.pb: no root model config")
+    config = {"class_name": root["class_name"], "config": root["config"]}
+    objects = {**object_registration.GLOBAL_CUSTOM_OBJECTS, **dict(custom_objects or {})}
+    with saving_options.keras_option_scope(use_legacy_config=True), serialization_lib.SafeModeScope(safe_mode):
+        model = saving_utils.model_from_config(config, custom_objects=objects)
+    _weights.load_tf_checkpoint(model, str(Path(export_dir) / VARIABLES_PREFIX))
+    training = root.get("training_config")
+    if compile and training:
+        model.compile(**saving_utils.compile_args_from_training_config(dialect.fix_training_config(training), objects))
+        warnings.warn(f"{export_dir}: tf-keras optimizer state is not carried over; training resumes with a fresh optimizer", KerasafeWarning, stacklevel=4)
+    return model
+
+
+class InferenceModel:
+    """A SavedModel without a Keras model inside, callable like one (``model(x)``, ``predict``)."""
+
+    def __init__(self, export_dir: str, signature: str = "serving_default") -> None:
+        import tensorflow as tf
+
+        self.path = export_dir
+        self._loaded = tf.saved_model.load(export_dir)
+        if signature not in self._loaded.signatures:
+            raise FormatError(f"{export_dir}: no {signature!r} signature (has {sorted(self._loaded.signatures)})")
+        self._fn = self._loaded.signatures[signature]
+        self._inputs = [k for k in self._fn.structured_input_signature[1]]
+        self._outputs = sorted(self._fn.structured_outputs)
+
+    def __call__(self, inputs: Any, training: bool = False) -> Any:
+        values = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if isinstance(inputs, dict):
+            kwargs = dict(inputs)
+        else:
+            kwargs = dict(zip(self._inputs, values))
+        result = self._fn(**kwargs)
+        outs = [result[k] for k in self._outputs]
+        return outs[0] if len(outs) == 1 else outs
+
+    def predict(self, inputs: Any, **_: Any) -> Any:
+        out = self(inputs)
+        return [np.asarray(o) for o in out] if isinstance(out, list) else np.asarray(out)
+
+    def __repr__(self) -> str:
+        return f"InferenceModel({self.path!r}, inputs={self._inputs}, outputs={self._outputs})"

@@ -157,6 +157,10 @@ def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool
         model_config = json_utils.decode(_text(raw_config))
     except ValueError as exc:
         raise FormatError(f"{path}: model_config is not valid JSON: {exc}") from None
+    from . import dialect
+
+    if not _text(root.attrs.get("keras_version", b"")).startswith("3"):
+        model_config = dialect.keras2_to_keras3(model_config)  # written by Keras 2 / tf-keras
     if config_hook is not None:
         model_config = config_hook(model_config)
     objects = {**object_registration.GLOBAL_CUSTOM_OBJECTS, **dict(custom_objects or {})}
@@ -171,8 +175,6 @@ def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool
     training_config = _json_attr(root, "training_config", path)
     if training_config is None:
         return model
-    from . import dialect
-
     training_config = dialect.fix_training_config(training_config)
     model.compile(**saving_utils.compile_args_from_training_config(training_config, objects))
     saving_utils.try_build_compiled_arguments(model)
@@ -185,6 +187,10 @@ def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool
 def _restore_optimizer(model: Any, group: Group, source: str) -> None:
     values = [v for _, v in _group_values(group, source, "optimizer_weights")]
     optimizer = model.optimizer
+    if len(values) == 1 and np.shape(values[0]) == ():
+        # An optimizer saved before its first step holds only its iteration count.
+        optimizer.iterations.assign(values[0])
+        return
     optimizer.build(model.trainable_variables)
     variables = list(optimizer.variables)
     if len(values) != len(variables):

@@ -161,16 +161,17 @@ def _load_ours(export_dir: str, record: dict[str, Any], custom_objects: Any, com
 def _load_tf_keras(export_dir: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
     """A tf-keras ``model.save(dir)``: Keras 2 config from keras_metadata.pb, weights by the
     same ``layer_with_weights-N`` keys tf-keras uses for TF checkpoints."""
-    from keras.src.legacy.saving import saving_options, saving_utils
+    from keras.src.legacy.saving import json_utils, saving_options, saving_utils
     from keras.src.saving import object_registration, serialization_lib
 
     from . import dialect
 
     nodes = _core.keras_metadata_nodes(str(Path(export_dir) / "keras_metadata.pb"))
-    root = next((json.loads(meta) for path, _, meta in nodes if path == "root"), None)
+    # tf-keras encodes tuples as {"class_name": "__tuple__", ...}; Keras's legacy decoder undoes it.
+    root = next((json_utils.decode(meta) for path, _, meta in nodes if path == "root"), None)
     if not root or "class_name" not in root:
         raise FormatError(f"{export_dir}/keras_metadata.pb: no root model config")
-    config = {"class_name": root["class_name"], "config": root["config"]}
+    config = dialect.keras2_to_keras3({"class_name": root["class_name"], "config": root["config"]})
     objects = {**object_registration.GLOBAL_CUSTOM_OBJECTS, **dict(custom_objects or {})}
     with saving_options.keras_option_scope(use_legacy_config=True), serialization_lib.SafeModeScope(safe_mode):
         model = saving_utils.model_from_config(config, custom_objects=objects)
@@ -178,7 +179,10 @@ def _load_tf_keras(export_dir: str, custom_objects: Any, compile: bool, safe_mod
     training = root.get("training_config")
     if compile and training:
         model.compile(**saving_utils.compile_args_from_training_config(dialect.fix_training_config(training), objects))
-        warnings.warn(f"{export_dir}: tf-keras optimizer state is not carried over; training resumes with a fresh optimizer", KerasafeWarning, stacklevel=4)
+        stored = checkpoint.list_variables(Path(export_dir) / VARIABLES_PREFIX)
+        slots = [name for name, shape, _ in stored if (name.startswith("optimizer/") or ".OPTIMIZER_SLOT" in name) and shape]
+        if slots:
+            warnings.warn(f"{export_dir}: tf-keras optimizer state ({len(slots)} slot variables) is not carried over; training resumes with a fresh optimizer", KerasafeWarning, stacklevel=4)
     return model
 
 

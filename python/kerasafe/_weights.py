@@ -33,6 +33,30 @@ def save_tf_checkpoint(model: Any, prefix: str) -> None:
     _write_state_file(prefix)
 
 
+_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def _unescape(edge: str) -> str:
+    return edge.replace(".S", "/").replace("..", ".")
+
+
+def _resolve_through_graph(reader: Any, prefix: str, keyed: list[tuple[str, Any]], stored: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Keys missing under their usual name are looked up by walking the object graph: the same
+    object may be keyed by another, shorter route (tf-keras SavedModels key LSTM cells as
+    ``variables/N``)."""
+    missing = [i for i, (key, _) in enumerate(keyed) if key not in stored]
+    if not missing or checkpoint.OBJECT_GRAPH_KEY not in stored:
+        return keyed
+    graph = checkpoint.read_from(reader, prefix, [checkpoint.OBJECT_GRAPH_KEY])[checkpoint.OBJECT_GRAPH_KEY].item()
+    paths = [[_unescape(e) for e in keyed[i][0][: -len(_VALUE_SUFFIX)].split("/")] for i in missing]
+    found = _core.object_graph_resolve(graph, paths, "VARIABLE_VALUE")
+    out = list(keyed)
+    for i, key in zip(missing, found):
+        if key is not None:
+            out[i] = (key, keyed[i][1])
+    return out
+
+
 def load_tf_checkpoint(model: Any, prefix: str) -> None:
     if not os.path.exists(f"{prefix}.index"):
         raise NotFoundError(f"{prefix}.index: no TF checkpoint at this prefix")
@@ -40,6 +64,7 @@ def load_tf_checkpoint(model: Any, prefix: str) -> None:
     reader = checkpoint._reader(prefix)
     stored = {name: (tuple(shape), dtype) for name, shape, dtype, _ in reader.entries()}
     keyed = keras_bridge.tf_checkpoint_variables(model)
+    keyed = _resolve_through_graph(reader, prefix, keyed, stored)
     problems: list[str] = []
     for key, variable in keyed:
         want = tuple(int(d) for d in variable.shape)

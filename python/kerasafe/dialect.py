@@ -45,3 +45,76 @@ def fix_training_config(training_config: dict[str, Any]) -> dict[str, Any]:
         if key in fixed and fixed[key] is not None:
             fixed[key] = _fix_function_ref(fixed[key])
     return fixed
+
+
+# Keras 2 layer arguments Keras 3 rejects ("Unrecognized keyword arguments"), by class name.
+# Each is dropped only where Keras 3 behaves as Keras 2 did with its default value.
+KERAS2_ONLY_ARGS = {
+    "LSTM": {"time_major": False},
+    "GRU": {"time_major": False},
+    "SimpleRNN": {"time_major": False},
+    "Embedding": {"input_length": None},
+}
+
+
+def keras2_to_keras3(config: Any) -> Any:
+    """A Keras 2 model config made buildable by Keras 3 (a Keras 3 config passes unchanged)."""
+    return keras2_nested_node_indices(_drop_keras2_args(config))
+
+
+def _drop_keras2_args(config: Any) -> Any:
+    """Drop Keras-2-only layer arguments from a model config (recursively, nested models too).
+
+    A value other than the harmless default is kept, so Keras 3 names the layer it cannot build.
+    """
+    if isinstance(config, list):
+        return [_drop_keras2_args(c) for c in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: _drop_keras2_args(v) for k, v in config.items()}
+    drop = KERAS2_ONLY_ARGS.get(str(out.get("class_name", "")))
+    inner = out.get("config")
+    if drop and isinstance(inner, dict):
+        for key, harmless in drop.items():
+            if key in inner and (inner[key] == harmless or harmless is None):
+                del inner[key]
+    return out
+
+
+_MODEL_CLASSES = ("Sequential", "Functional", "Model")
+
+
+def _shift_ref(ref: Any, nested: set[str]) -> Any:
+    if isinstance(ref, list) and len(ref) >= 3 and isinstance(ref[0], str) and isinstance(ref[1], int):
+        if ref[0] in nested and ref[1] >= 1:
+            return [ref[0], ref[1] - 1, *ref[2:]]
+        return ref
+    if isinstance(ref, list):
+        return [_shift_ref(r, nested) for r in ref]
+    return ref
+
+
+def keras2_nested_node_indices(config: Any) -> Any:
+    """Keras 2 gives a nested model one graph node of its own before it is first called, so
+    outer layers reference it as node 1; Keras 3 counts from 0. Shift those references."""
+    if isinstance(config, list):
+        return [keras2_nested_node_indices(c) for c in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: keras2_nested_node_indices(v) for k, v in config.items()}
+    inner = out.get("config")
+    if out.get("class_name") in ("Functional", "Model") and isinstance(inner, dict) and isinstance(inner.get("layers"), list):
+        nested = {
+            layer.get("config", {}).get("name") or layer.get("name")
+            for layer in inner["layers"]
+            if isinstance(layer, dict) and layer.get("class_name") in _MODEL_CLASSES
+        }
+        nested.discard(None)
+        if nested:
+            for layer in inner["layers"]:
+                if isinstance(layer, dict) and "inbound_nodes" in layer:
+                    layer["inbound_nodes"] = _shift_ref(layer["inbound_nodes"], nested)  # type: ignore[arg-type]
+            for key in ("input_layers", "output_layers"):
+                if key in inner:
+                    inner[key] = _shift_ref(inner[key], nested)  # type: ignore[arg-type]
+    return out

@@ -151,6 +151,28 @@ pub fn attributes(bytes: &[u8]) -> Result<Vec<Attribute>> {
     Ok(out)
 }
 
+/// For each object path (unescaped edge names from the root), the checkpoint key of the
+/// attribute named `attribute` on the node it reaches, walking edges by name. Unlike the keys,
+/// which follow the first breadth-first route, this finds an object under any of its names
+/// (a tf-keras SavedModel keys an LSTM's kernel as `variables/1`, while the layer path is
+/// `layer_with_weights-1/cell/kernel`).
+pub fn resolve(bytes: &[u8], paths: &[Vec<String>], attribute: &str) -> Result<Vec<Option<String>>> {
+    let graph = TrackableObjectGraph::decode(bytes)
+        .map_err(|e| Error::format(format!("object graph is not a valid TrackableObjectGraph: {e}")))?;
+    let n = graph.nodes.len();
+    Ok(paths
+        .iter()
+        .map(|path| {
+            let mut node = 0usize;
+            for edge in path {
+                let next = graph.nodes.get(node)?.children.iter().find(|c| &c.local_name == edge)?;
+                node = usize::try_from(next.node_id).ok().filter(|&c| c < n)?;
+            }
+            graph.nodes.get(node)?.attributes.iter().find(|a| a.name == attribute).map(|a| a.checkpoint_key.clone())
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +213,33 @@ mod tests {
         assert_eq!(lstm.name, "VARIABLE_VALUE");
         let slash = attrs.iter().find(|a| a.full_name == "x").unwrap();
         assert_eq!(slash.path, ["a/b", "v"]);
+    }
+
+    #[test]
+    fn resolve_walks_edges_by_name() {
+        // Root reaches the same variable node as `variables/1` and as `layer/cell/kernel`.
+        let node = |children: Vec<(i32, &str)>, key: Option<&str>| TrackableObject {
+            children: children.into_iter().map(|(id, n)| ObjectReference { node_id: id, local_name: n.into() }).collect(),
+            attributes: key
+                .map(|k| vec![SerializedTensor { name: "VARIABLE_VALUE".into(), full_name: String::new(), checkpoint_key: k.into() }])
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        let g = TrackableObjectGraph {
+            nodes: vec![
+                node(vec![(1, "variables"), (2, "layer")], None),
+                node(vec![(4, "1")], None),
+                node(vec![(3, "cell")], None),
+                node(vec![(4, "kernel")], None),
+                node(vec![], Some("variables/1/.ATTRIBUTES/VARIABLE_VALUE")),
+            ],
+        };
+        let paths = vec![
+            vec!["layer".to_string(), "cell".to_string(), "kernel".to_string()],
+            vec!["layer".to_string(), "nope".to_string()],
+        ];
+        let got = resolve(&g.encode_to_vec(), &paths, "VARIABLE_VALUE").unwrap();
+        assert_eq!(got, vec![Some("variables/1/.ATTRIBUTES/VARIABLE_VALUE".to_string()), None]);
     }
 
     #[test]

@@ -136,6 +136,12 @@ fn object_graph_attributes(
         .collect())
 }
 
+/// Checkpoint keys of the `attribute` of the objects at `paths` (edge names from the root).
+#[pyfunction]
+fn object_graph_resolve(py: Python<'_>, graph: Vec<u8>, paths: Vec<Vec<String>>, attribute: String) -> PyResult<Vec<Option<String>>> {
+    run(py, || object_graph::resolve(&graph, &paths, &attribute))
+}
+
 /// The native module `kerasafe._core`.
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -144,6 +150,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checkpoint_write, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_build, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_attributes, m)?)?;
+    m.add_function(wrap_pyfunction!(object_graph_resolve, m)?)?;
     store::register(m)?;
     savedmodel::register(m)?;
     #[cfg(feature = "h5")]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -129,12 +130,28 @@ def capture_layer_weights(model: Any, group: Group) -> None:
 # -- full model ------------------------------------------------------------------------------------
 
 
+def _model_metadata(model: Any, include_optimizer: bool) -> dict[str, Any]:
+    from keras.src.legacy.saving import saving_options, saving_utils
+
+    with saving_options.keras_option_scope(use_legacy_config=True):
+        return dict(saving_utils.model_metadata(model, include_optimizer))
+
+
 def save_model(model: Any, path: str, include_optimizer: bool = True) -> None:
-    from keras.src.legacy.saving import json_utils, saving_options, saving_utils
+    from keras.src.legacy.saving import json_utils, saving_options
 
     root = Group()
+    # Keras's model_metadata pops "optimizer" out of the model's live compile config, after which
+    # a later .keras save of the same model would lose its optimizer: hand it a copy.
+    compile_config = getattr(model, "_compile_config", None)
+    saved_config = copy.deepcopy(compile_config.config) if compile_config is not None else None
+    try:
+        metadata = _model_metadata(model, include_optimizer)
+    finally:
+        if compile_config is not None:
+            compile_config.config = saved_config
     with saving_options.keras_option_scope(use_legacy_config=True):
-        for key, value in saving_utils.model_metadata(model, include_optimizer).items():
+        for key, value in metadata.items():
             if isinstance(value, (dict, list, tuple)):
                 root.attrs[key] = json.dumps(value, default=json_utils.get_json_type).encode("utf8")
             else:

@@ -34,5 +34,7 @@ def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, conf
         model = _keras_state.model_from_config(config_json, custom_objects, compile, safe_mode)
         root = _h5tree._from_core(weights) if weights is not None else _h5tree.Group()
         assert isinstance(root, _h5tree.Group)
+        if not compile:
+            root.children.pop("optimizer", None)  # no optimizer to restore into
         _keras_state.restore(model, root, f"{path} (model.weights.h5)", assets_dir if assets else None)
     return model

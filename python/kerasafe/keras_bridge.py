@@ -215,13 +215,19 @@ def _describe_config(value: Any) -> Any:
     return value
 
 
+_LIBRARY_PACKAGES = ("keras", "tf_keras", "tensorflow")
+
+
+def _is_library_module(module: str) -> bool:
+    return module.split(".")[0] in _LIBRARY_PACKAGES
+
+
 def _custom_classes(model: Any) -> dict[str, Any]:
     """Registered names of objects the model uses that are not part of Keras itself."""
     found: dict[str, Any] = {}
 
     def visit(obj: Any) -> None:
-        module = type(obj).__module__
-        if not (module.startswith("keras") or module.startswith("tf_keras") or module.startswith("tensorflow")):
+        if not _is_library_module(type(obj).__module__):
             found[registered_name(type(obj))] = type(obj)
 
     for layer in _all_layers(model):
@@ -229,8 +235,7 @@ def _custom_classes(model: Any) -> dict[str, Any]:
     loss = getattr(model, "loss", None)
     if loss is not None and not isinstance(loss, (str, list, dict, tuple)):
         if callable(loss) and not hasattr(loss, "get_config"):
-            module = getattr(loss, "__module__", "") or ""
-            if not module.startswith(("keras", "tf_keras")):
+            if not _is_library_module(getattr(loss, "__module__", "") or ""):
                 found[registered_name(loss)] = loss
         else:
             visit(loss)

@@ -18,6 +18,8 @@ use crate::fsutil;
 pub const METADATA_FILE: &str = "metadata.json";
 /// The key the store writes the manifest under.
 pub const MANIFEST_KEY: &str = "manifest";
+/// The key the store fills with the claimed version name.
+pub const VERSION_KEY: &str = "version";
 /// Larger metadata files are refused.
 pub const MAX_METADATA_BYTES: u64 = 64 << 20;
 

@@ -54,7 +54,7 @@ use crate::error::{Error, IoContext, Location, Result};
 use crate::fsutil;
 
 pub use manifest::{hash_files, verify, FileEntry, Manifest, VerifyReport};
-pub use metadata::{MANIFEST_KEY, METADATA_FILE};
+pub use metadata::{MANIFEST_KEY, METADATA_FILE, VERSION_KEY};
 pub use version::{next_version, Version};
 
 /// The version spec [`resolve`] takes for the highest version.
@@ -399,20 +399,24 @@ impl Staging {
         let manifest_json = serde_json::to_value(&manifest)
             .map_err(|e| Error::invalid(format!("manifest is not serializable: {e}")))?;
         meta.insert(MANIFEST_KEY.to_string(), manifest_json);
+
+        // Claim the version first so that metadata.json can name it; the claim is an empty
+        // directory, which readers ignore until the rename below fills it.
+        let (version, final_dir) = self.claim()?;
+        meta.insert(VERSION_KEY.to_string(), Value::String(version.to_string()));
         let meta = metadata::sorted(&Value::Object(meta));
-        File::create_new(&md_path)
+        let published = File::create_new(&md_path)
             .and_then(|mut f| {
                 f.write_all(&metadata::to_bytes(&meta))?;
                 f.sync_all()
             })
-            .at(&md_path)?;
-        sync_tree(&self.dir)?;
-
-        let (version, final_dir) = self.claim()?;
-        if let Err(e) = fs::rename(&self.dir, &final_dir) {
+            .at(&md_path)
+            .and_then(|()| sync_tree(&self.dir))
+            .and_then(|()| fs::rename(&self.dir, &final_dir).at(&final_dir));
+        if let Err(e) = published {
             // Release our (still empty) claim; never touches a directory with contents.
             let _ = fs::remove_dir(&final_dir);
-            return Err(Error::io(&final_dir, e));
+            return Err(e);
         }
         self.done = true;
         fsutil::sync_path(&self.format_dir)?;

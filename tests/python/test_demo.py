@@ -1,0 +1,32 @@
+"""The README's main job, run as the README says."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+
+def test_kerasafe_demo_runs_and_checks_everything(tmp_path: Path):
+    exe = shutil.which("kerasafe")
+    assert exe, "the kerasafe console script is installed by `pip install .`"
+    proc = subprocess.run([exe, "demo", str(tmp_path / "out")], capture_output=True, text=True, timeout=900, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    out = proc.stdout
+    for fmt in ("savedmodel", "h5", "keras", "weights"):
+        assert fmt in out
+        assert (tmp_path / "out" / "my_model" / fmt / "v1" / "metadata.json").is_file()
+    assert "fresh process: keras artifact reloaded with loss WeightedMSE" in out
+    assert "training resumes exactly" in out
+    # a second run adds v2 and never overwrites v1
+    proc = subprocess.run([exe, "demo", str(tmp_path / "out")], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0
+    assert (tmp_path / "out" / "my_model" / "keras" / "v2").is_dir()
+
+
+def test_cli_errors_are_one_line(tmp_path: Path):
+    exe = shutil.which("kerasafe")
+    assert exe
+    proc = subprocess.run([exe, "demo", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "example:" in proc.stdout

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -144,7 +143,7 @@ def save_model(model: Any, path: str, include_optimizer: bool = True) -> None:
     # Keras's model_metadata pops "optimizer" out of the model's live compile config, after which
     # a later .keras save of the same model would lose its optimizer: hand it a copy.
     compile_config = getattr(model, "_compile_config", None)
-    saved_config = copy.deepcopy(compile_config.config) if compile_config is not None else None
+    saved_config = dict(compile_config.config) if compile_config is not None else None  # pop() is top-level only
     try:
         metadata = _model_metadata(model, include_optimizer)
     finally:

@@ -31,7 +31,11 @@ fn check_attr(at: &str, name: &str, got: &AttrValue, want: &Value) {
     let ctx = format!("{at}@{name}: got {got:?}, want {want}");
     let h5 = want.get("h5").and_then(Value::as_str);
     if let Some(s) = want.get("string") {
-        assert_eq!(got.as_string().unwrap().unwrap(), s.as_str().unwrap(), "{ctx}");
+        assert_eq!(
+            got.as_string().unwrap().unwrap(),
+            s.as_str().unwrap(),
+            "{ctx}"
+        );
         match h5 {
             Some("vlen-utf8") => assert!(matches!(got, AttrValue::Str(_)), "{ctx}"),
             _ => assert!(matches!(got, AttrValue::Bytes(_)), "{ctx}"),
@@ -49,7 +53,11 @@ fn check_attr(at: &str, name: &str, got: &AttrValue, want: &Value) {
         } else {
             let d = want["strings_digest"].as_array().unwrap();
             assert_eq!(list.len() as u64, d[0].as_u64().unwrap(), "{ctx}");
-            assert_eq!(sha(list.join("\n").as_bytes()), d[1].as_str().unwrap(), "{ctx}");
+            assert_eq!(
+                sha(list.join("\n").as_bytes()),
+                d[1].as_str().unwrap(),
+                "{ctx}"
+            );
         }
         match h5 {
             Some("vlen-utf8") => assert!(matches!(got, AttrValue::StrList(_)), "{ctx}"),
@@ -63,10 +71,20 @@ fn check_attr(at: &str, name: &str, got: &AttrValue, want: &Value) {
     } else if let Some(v) = want.get("bool") {
         assert_eq!(got, &AttrValue::Bool(v.as_bool().unwrap()), "{ctx}");
     } else if let Some(v) = want.get("ints") {
-        let v: Vec<i64> = v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
+        let v: Vec<i64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect();
         assert_eq!(got, &AttrValue::Ints(v), "{ctx}");
     } else if let Some(v) = want.get("floats") {
-        let v: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let v: Vec<f64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
         assert_eq!(got, &AttrValue::Floats(v), "{ctx}");
         // An empty numeric array is Keras' empty name list.
         if got == &AttrValue::Floats(vec![]) {
@@ -90,7 +108,11 @@ fn check_attrs(at: &str, got: &Attrs, want: &Value) {
 }
 
 fn check_dataset(path: &str, d: &H5Dataset<'_>, want: &Value, with_data: bool) {
-    assert_eq!(d.dtype.name(), want["dtype"].as_str().unwrap(), "dtype of {path}");
+    assert_eq!(
+        d.dtype.name(),
+        want["dtype"].as_str().unwrap(),
+        "dtype of {path}"
+    );
     let shape: Vec<u64> = want["shape"]
         .as_array()
         .unwrap()
@@ -109,7 +131,10 @@ fn check_dataset(path: &str, d: &H5Dataset<'_>, want: &Value, with_data: bool) {
             assert_eq!(sha(b), want["sha256"].as_str().unwrap(), "bytes of {path}");
             // The tensor view agrees with dtype and shape.
             let t = d.tensor().unwrap();
-            assert_eq!(t.nbytes(), kerasafe::tensor::byte_size(t.dtype, &t.shape).unwrap());
+            assert_eq!(
+                t.nbytes(),
+                kerasafe::tensor::byte_size(t.dtype, &t.shape).unwrap()
+            );
         }
         TensorData::Strings(items) => {
             let got: Vec<String> = items.iter().map(|s| hex(s)).collect();
@@ -222,21 +247,42 @@ fn keras_archive_matches_python_zipfile_and_h5py() {
         .collect();
     assert_eq!(members, want_members);
     assert!(archive.members.iter().all(|m| m.stored));
-    assert_eq!(sha(archive.config_json.as_bytes()), want["config_sha256"].as_str().unwrap());
+    assert_eq!(
+        sha(archive.config_json.as_bytes()),
+        want["config_sha256"].as_str().unwrap()
+    );
     let meta: Value = serde_json::from_str(archive.metadata_json.as_deref().unwrap()).unwrap();
     assert_eq!(meta["keras_version"], exp["keras_version"]);
     assert_eq!(archive.assets().count(), 0);
     let tree = archive.read_weights().unwrap();
     check_tree(&tree, &want["weights"], true);
-    check_tree(&archive.read_weights_structure().unwrap(), &want["weights"], false);
+    check_tree(
+        &archive.read_weights_structure().unwrap(),
+        &want["weights"],
+        false,
+    );
 
     // Keras 3 layout (§4.4): group names from class names, @name links to layer names.
     let vars = |p: &str| match tree.get_path(p) {
         Some(H5Node::Group(g)) => g,
         _ => panic!("no group {p}"),
     };
-    assert_eq!(vars("layers/dense/vars").attrs.string("name").unwrap().unwrap(), "dense");
-    assert_eq!(vars("layers/dense_1/vars").attrs.string("name").unwrap().unwrap(), "out");
+    assert_eq!(
+        vars("layers/dense/vars")
+            .attrs
+            .string("name")
+            .unwrap()
+            .unwrap(),
+        "dense"
+    );
+    assert_eq!(
+        vars("layers/dense_1/vars")
+            .attrs
+            .string("name")
+            .unwrap()
+            .unwrap(),
+        "out"
+    );
     assert_eq!(
         vars("layers/batch_normalization/vars").children.len(),
         4,
@@ -261,15 +307,26 @@ fn legacy_full_model_layout() {
     let config: Value =
         serde_json::from_str(&tree.attrs.string("model_config").unwrap().unwrap()).unwrap();
     assert_eq!(config["class_name"], "Functional");
-    assert!(matches!(tree.attrs.get("model_config"), Some(AttrValue::Bytes(_))));
-    assert!(matches!(tree.attrs.get("keras_version"), Some(AttrValue::Str(_))));
+    assert!(matches!(
+        tree.attrs.get("model_config"),
+        Some(AttrValue::Bytes(_))
+    ));
+    assert!(matches!(
+        tree.attrs.get("keras_version"),
+        Some(AttrValue::Str(_))
+    ));
     assert!(tree.attrs.get("training_config").is_some());
     let mw = tree.group("model_weights").unwrap();
     let layers = mw.attrs.string_list("layer_names").unwrap().unwrap();
     assert_eq!(layers, ["x", "dense", "bn", "out"]);
     // The input layer has no weights: an empty float64 array.
     assert_eq!(
-        mw.group("x").unwrap().attrs.string_list("weight_names").unwrap().unwrap(),
+        mw.group("x")
+            .unwrap()
+            .attrs
+            .string_list("weight_names")
+            .unwrap()
+            .unwrap(),
         Vec::<String>::new()
     );
     let bn = mw.group("bn").unwrap();

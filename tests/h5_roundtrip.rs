@@ -25,8 +25,10 @@ fn dataset(dtype: DType, shape: &[u64], bytes: Vec<u8>) -> H5Node<'static> {
 /// A tree with every dtype and attribute kind, laid out like a Keras legacy file.
 fn sample() -> H5Group<'static> {
     let mut root = H5Group::new();
-    root.attrs.set("keras_version", AttrValue::Str("3.15.1".into()));
-    root.attrs.set("backend", AttrValue::Str("tensorflow".into()));
+    root.attrs
+        .set("keras_version", AttrValue::Str("3.15.1".into()));
+    root.attrs
+        .set("backend", AttrValue::Str("tensorflow".into()));
     root.attrs.set(
         "model_config",
         AttrValue::Bytes(br#"{"class_name": "Sequential", "config": {}}"#.to_vec()),
@@ -34,9 +36,12 @@ fn sample() -> H5Group<'static> {
     root.attrs.set("int", AttrValue::Int(-7));
     root.attrs.set("float", AttrValue::Float(0.125));
     root.attrs.set("flag", AttrValue::Bool(true));
-    root.attrs.set("ints", AttrValue::Ints(vec![1, i64::MIN, i64::MAX]));
-    root.attrs.set("floats", AttrValue::Floats(vec![0.5, f64::INFINITY]));
-    root.attrs.set("strs", AttrValue::StrList(vec!["é".into(), "x".into()]));
+    root.attrs
+        .set("ints", AttrValue::Ints(vec![1, i64::MIN, i64::MAX]));
+    root.attrs
+        .set("floats", AttrValue::Floats(vec![0.5, f64::INFINITY]));
+    root.attrs
+        .set("strs", AttrValue::StrList(vec!["é".into(), "x".into()]));
     root.attrs.set(
         "fixed",
         AttrValue::FixedBytesList(vec![b"ab".to_vec(), b"c".to_vec()]),
@@ -47,7 +52,8 @@ fn sample() -> H5Group<'static> {
         "layer_names",
         AttrValue::BytesList(vec![b"dense".to_vec(), "dé".as_bytes().to_vec()]),
     );
-    mw.attrs.set("backend", AttrValue::Bytes(b"tensorflow".to_vec()));
+    mw.attrs
+        .set("backend", AttrValue::Bytes(b"tensorflow".to_vec()));
     let dense = mw.group_mut("dense").unwrap();
     dense.attrs.set(
         "weight_names",
@@ -56,23 +62,44 @@ fn sample() -> H5Group<'static> {
     dense
         .insert_path(
             "dense/kernel:0",
-            dataset(DType::F32, &[2, 3], le(&[0.0f32, 0.5, 1.0, 1.5, 2.0, 2.5], f32::to_le_bytes)),
+            dataset(
+                DType::F32,
+                &[2, 3],
+                le(&[0.0f32, 0.5, 1.0, 1.5, 2.0, 2.5], f32::to_le_bytes),
+            ),
         )
         .unwrap();
     dense
-        .insert_path("dense/bias:0", dataset(DType::F32, &[3], le(&[1.0f32, -1.0, 0.0], f32::to_le_bytes)))
+        .insert_path(
+            "dense/bias:0",
+            dataset(DType::F32, &[3], le(&[1.0f32, -1.0, 0.0], f32::to_le_bytes)),
+        )
         .unwrap();
     let de = mw.group_mut("dé").unwrap();
     de.attrs.set("weight_names", AttrValue::BytesList(vec![]));
 
     let t = root.group_mut("types").unwrap();
-    t.insert("f64", dataset(DType::F64, &[2], le(&[1.5f64, -2.25], f64::to_le_bytes))).unwrap();
-    t.insert("f16", dataset(DType::F16, &[3], le(&[0x3c00u16, 0xc000, 0x7bff], u16::to_le_bytes)))
-        .unwrap();
+    t.insert(
+        "f64",
+        dataset(DType::F64, &[2], le(&[1.5f64, -2.25], f64::to_le_bytes)),
+    )
+    .unwrap();
+    t.insert(
+        "f16",
+        dataset(
+            DType::F16,
+            &[3],
+            le(&[0x3c00u16, 0xc000, 0x7bff], u16::to_le_bytes),
+        ),
+    )
+    .unwrap();
     let mut bf = H5Dataset::from_tensor(Tensor {
         dtype: DType::BF16,
         shape: vec![3],
-        data: TensorData::Bytes(Cow::Owned(le(&[0x3f80u16, 0xc000, 0x4049], u16::to_le_bytes))),
+        data: TensorData::Bytes(Cow::Owned(le(
+            &[0x3f80u16, 0xc000, 0x4049],
+            u16::to_le_bytes,
+        ))),
     });
     bf.attrs.set("dtype", AttrValue::Str("bfloat16".into()));
     t.insert("bf16", H5Node::Dataset(bf)).unwrap();
@@ -81,12 +108,25 @@ fn sample() -> H5Group<'static> {
         shape: vec![2],
         data: TensorData::Bytes(Cow::Owned(vec![0x38, 0x40])),
     });
-    f8.attrs.set("dtype", AttrValue::Str("float8_e4m3fn".into()));
+    f8.attrs
+        .set("dtype", AttrValue::Str("float8_e4m3fn".into()));
     t.insert("f8", H5Node::Dataset(f8)).unwrap();
-    t.insert("c64", dataset(DType::C64, &[2], le(&[1.0f32, 2.0, -3.0, 4.5], f32::to_le_bytes)))
+    t.insert(
+        "c64",
+        dataset(
+            DType::C64,
+            &[2],
+            le(&[1.0f32, 2.0, -3.0, 4.5], f32::to_le_bytes),
+        ),
+    )
+    .unwrap();
+    t.insert(
+        "c128",
+        dataset(DType::C128, &[], le(&[1.0f64, -2.0], f64::to_le_bytes)),
+    )
+    .unwrap();
+    t.insert("bool", dataset(DType::Bool, &[3], vec![1, 0, 1]))
         .unwrap();
-    t.insert("c128", dataset(DType::C128, &[], le(&[1.0f64, -2.0], f64::to_le_bytes))).unwrap();
-    t.insert("bool", dataset(DType::Bool, &[3], vec![1, 0, 1])).unwrap();
     for (name, dtype, size) in [
         ("i8", DType::I8, 1),
         ("i16", DType::I16, 2),
@@ -97,11 +137,18 @@ fn sample() -> H5Group<'static> {
         ("u32", DType::U32, 4),
         ("u64", DType::U64, 8),
     ] {
-        let bytes: Vec<u8> = (0..2 * size).map(|i| (i as u8).wrapping_mul(37).wrapping_add(200)).collect();
+        let bytes: Vec<u8> = (0..2 * size)
+            .map(|i| (i as u8).wrapping_mul(37).wrapping_add(200))
+            .collect();
         t.insert(name, dataset(dtype, &[2], bytes)).unwrap();
     }
-    t.insert("iteration", dataset(DType::I64, &[], le(&[42i64], i64::to_le_bytes))).unwrap();
-    t.insert("empty", dataset(DType::F32, &[0, 4], vec![])).unwrap();
+    t.insert(
+        "iteration",
+        dataset(DType::I64, &[], le(&[42i64], i64::to_le_bytes)),
+    )
+    .unwrap();
+    t.insert("empty", dataset(DType::F32, &[0, 4], vec![]))
+        .unwrap();
     t.insert(
         "strings",
         H5Node::Dataset(H5Dataset::from_tensor(Tensor {
@@ -167,7 +214,10 @@ fn every_type_round_trips() {
     assert_eq!(back, sorted(&written));
     let de = back.get_path("model_weights/dé").unwrap();
     match de {
-        H5Node::Group(g) => assert_eq!(g.attrs.string_list("weight_names").unwrap().unwrap(), Vec::<String>::new()),
+        H5Node::Group(g) => assert_eq!(
+            g.attrs.string_list("weight_names").unwrap().unwrap(),
+            Vec::<String>::new()
+        ),
         _ => panic!(),
     }
 
@@ -180,7 +230,9 @@ fn every_type_round_trips() {
     });
     assert_eq!(n, 20);
     match structure.get_path("types/strings") {
-        Some(H5Node::Dataset(d)) => assert_eq!((d.dtype, d.shape.as_slice()), (DType::String, &[3u64][..])),
+        Some(H5Node::Dataset(d)) => {
+            assert_eq!((d.dtype, d.shape.as_slice()), (DType::String, &[3u64][..]))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -197,7 +249,10 @@ fn writing_is_deterministic_and_replaces_files() {
     assert_eq!(&head[..8], &h5::HDF5_SIGNATURE);
     assert_eq!(head[8], 0, "superblock version 0, as h5py writes");
     // No temporary files left behind.
-    let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
 }
 
@@ -212,31 +267,61 @@ fn long_string_lists_are_chunked_like_keras() {
 
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("long.h5");
-    let names: Vec<Vec<u8>> = (0..1000).map(|i| format!("{i:0>111}").into_bytes()).collect();
+    let names: Vec<Vec<u8>> = (0..1000)
+        .map(|i| format!("{i:0>111}").into_bytes())
+        .collect();
     let short: Vec<Vec<u8>> = (0..5000).map(|i| format!("l{i}").into_bytes()).collect();
     let mut root = H5Group::new();
-    root.attrs.set("layer_names", AttrValue::BytesList(names.clone()));
+    root.attrs
+        .set("layer_names", AttrValue::BytesList(names.clone()));
     // 5000 short names fit Keras' size test but not as variable-length strings (16 bytes
     // each): written whole as fixed-length strings instead.
-    root.attrs.set("weight_names", AttrValue::BytesList(short.clone()));
-    root.attrs.set("unicode", AttrValue::StrList(vec!["é".repeat(40); 1000]));
+    root.attrs
+        .set("weight_names", AttrValue::BytesList(short.clone()));
+    root.attrs
+        .set("unicode", AttrValue::StrList(vec!["é".repeat(40); 1000]));
     h5::write_file(&path, &root).unwrap();
 
     let back = h5::read_file(&path).unwrap();
     let attr_names: Vec<&str> = back.attrs.iter().map(|(n, _)| n).collect();
     assert_eq!(
         attr_names,
-        ["layer_names0", "layer_names1", "unicode0", "unicode1", "weight_names"]
+        [
+            "layer_names0",
+            "layer_names1",
+            "unicode0",
+            "unicode1",
+            "weight_names"
+        ]
     );
     match back.attrs.get("layer_names0") {
         Some(AttrValue::FixedBytesList(v)) => assert_eq!(v.len(), 500),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(back.attrs.get("weight_names"), Some(AttrValue::FixedBytesList(_))));
-    let want: Vec<String> = names.iter().map(|n| String::from_utf8(n.clone()).unwrap()).collect();
-    assert_eq!(back.attrs.string_list("layer_names").unwrap().unwrap(), want);
-    assert_eq!(back.attrs.string_list("weight_names").unwrap().unwrap().len(), 5000);
-    assert_eq!(back.attrs.string_list("unicode").unwrap().unwrap(), vec!["é".repeat(40); 1000]);
+    assert!(matches!(
+        back.attrs.get("weight_names"),
+        Some(AttrValue::FixedBytesList(_))
+    ));
+    let want: Vec<String> = names
+        .iter()
+        .map(|n| String::from_utf8(n.clone()).unwrap())
+        .collect();
+    assert_eq!(
+        back.attrs.string_list("layer_names").unwrap().unwrap(),
+        want
+    );
+    assert_eq!(
+        back.attrs
+            .string_list("weight_names")
+            .unwrap()
+            .unwrap()
+            .len(),
+        5000
+    );
+    assert_eq!(
+        back.attrs.string_list("unicode").unwrap().unwrap(),
+        vec!["é".repeat(40); 1000]
+    );
 
     // Writing the read tree back keeps the chunks as they are.
     let again = tmp.path().join("again.h5");
@@ -263,10 +348,16 @@ fn expect_invalid(root: &H5Group<'_>, needle: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("x.h5");
     match h5::write_file(&path, root) {
-        Err(Error::InvalidArgument { msg }) => assert!(msg.contains(needle), "{msg} lacks {needle:?}"),
+        Err(Error::InvalidArgument { msg }) => {
+            assert!(msg.contains(needle), "{msg} lacks {needle:?}")
+        }
         other => panic!("expected InvalidArgument({needle}), got {other:?}"),
     }
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }
 
 #[test]
@@ -276,19 +367,28 @@ fn caller_errors_are_invalid_argument_and_write_nothing() {
     assert!(g.insert("", dataset(DType::U8, &[1], vec![1])).is_err());
     g.insert("a", dataset(DType::U8, &[1], vec![1])).unwrap();
     assert!(g.insert("a", dataset(DType::U8, &[1], vec![1])).is_err());
-    assert!(g.insert_path("a/b", dataset(DType::U8, &[1], vec![1])).is_err(), "a is a dataset");
+    assert!(
+        g.insert_path("a/b", dataset(DType::U8, &[1], vec![1]))
+            .is_err(),
+        "a is a dataset"
+    );
 
     let mut dup = H5Group::new();
-    dup.children.push(("x".into(), dataset(DType::U8, &[1], vec![1])));
-    dup.children.push(("x".into(), dataset(DType::U8, &[1], vec![1])));
+    dup.children
+        .push(("x".into(), dataset(DType::U8, &[1], vec![1])));
+    dup.children
+        .push(("x".into(), dataset(DType::U8, &[1], vec![1])));
     expect_invalid(&dup, "twice");
 
     let mut slash = H5Group::new();
-    slash.children.push(("a/b".into(), dataset(DType::U8, &[1], vec![1])));
+    slash
+        .children
+        .push(("a/b".into(), dataset(DType::U8, &[1], vec![1])));
     expect_invalid(&slash, "link name");
 
     let mut size = H5Group::new();
-    size.insert("x", dataset(DType::F32, &[2], vec![0; 7])).unwrap();
+    size.insert("x", dataset(DType::F32, &[2], vec![0; 7]))
+        .unwrap();
     expect_invalid(&size, "needs 8 bytes");
 
     let mut nodata = H5Group::new();
@@ -315,10 +415,9 @@ fn caller_errors_are_invalid_argument_and_write_nothing() {
     expect_invalid(&big, "object header");
 
     let mut collide = H5Group::new();
-    collide.attrs.set(
-        "names",
-        AttrValue::BytesList(vec![vec![b'n'; 200]; 1000]),
-    );
+    collide
+        .attrs
+        .set("names", AttrValue::BytesList(vec![vec![b'n'; 200]; 1000]));
     collide.attrs.set("names0", AttrValue::Int(1));
     expect_invalid(&collide, "twice");
 
@@ -361,8 +460,16 @@ fn not_hdf5_files_get_clear_messages() {
         ("empty.h5", b"", "empty"),
         ("short.h5", b"\x89HD", "too short"),
         ("zip.h5", b"PK\x03\x04rest of a zip", "zip archive"),
-        ("text.h5", b"hello, this is not HDF5 at all", "no HDF5 signature"),
-        ("sig_only.h5", b"\x89HDF\r\n\x1a\n\x00\x00\x00", "cannot open as HDF5"),
+        (
+            "text.h5",
+            b"hello, this is not HDF5 at all",
+            "no HDF5 signature",
+        ),
+        (
+            "sig_only.h5",
+            b"\x89HDF\r\n\x1a\n\x00\x00\x00",
+            "cannot open as HDF5",
+        ),
     ];
     for (name, bytes, needle) in cases {
         let p = tmp.path().join(name);
@@ -380,7 +487,19 @@ fn truncated_files_are_format_errors() {
     h5::write_file(&full, &sample()).unwrap();
     let bytes = std::fs::read(&full).unwrap();
     let len = bytes.len();
-    for cut in [8, 9, 40, 96, 200, 512, 800, len / 3, len / 2, len - 100, len - 1] {
+    for cut in [
+        8,
+        9,
+        40,
+        96,
+        200,
+        512,
+        800,
+        len / 3,
+        len / 2,
+        len - 100,
+        len - 1,
+    ] {
         let p = tmp.path().join(format!("cut{cut}.h5"));
         std::fs::write(&p, &bytes[..cut]).unwrap();
         match h5::read_file(&p) {
@@ -460,7 +579,8 @@ fn empty_tree_and_unicode_names() {
     assert_eq!(h5::read_file(&p).unwrap(), H5Group::new());
 
     let mut g = H5Group::new();
-    g.insert_path("größe/kernel:0", dataset(DType::U8, &[1], vec![7])).unwrap();
+    g.insert_path("größe/kernel:0", dataset(DType::U8, &[1], vec![7]))
+        .unwrap();
     g.attrs.set("ünï", AttrValue::Str("ok".into()));
     h5::write_file(&p, &g).unwrap();
     let back = h5::read_file(&p).unwrap();

@@ -10,6 +10,7 @@ from . import checkpoint, errors
 from ._core import __version__
 from .api import load_model, load_weights, save_model, save_weights
 from .artifacts import Artifact, Report, list_versions, load_artifact, prune, save_artifact, verify_artifact
+from .registry import custom_object_scope, get_registered_name, get_registered_object, register_serializable, scan
 from .validation import Comparison, compare_outputs
 
 __all__ = [
@@ -26,6 +27,11 @@ __all__ = [
     "list_versions",
     "prune",
     "compare_outputs",
+    "register_serializable",
+    "custom_object_scope",
+    "get_registered_object",
+    "get_registered_name",
+    "scan",
     "Artifact",
     "Report",
     "Comparison",

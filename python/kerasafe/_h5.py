@@ -203,9 +203,13 @@ def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool
 def _restore_optimizer(model: Any, group: Group, source: str) -> None:
     values = [v for _, v in _group_values(group, source, "optimizer_weights")]
     optimizer = model.optimizer
-    if len(values) == 1 and np.shape(values[0]) == ():
-        # An optimizer saved before its first step holds only its iteration count.
-        optimizer.iterations.assign(values[0])
+    if values and all(np.shape(v) == () for v in values):
+        # An optimizer saved before its first step holds only scalars (iterations, learning
+        # rate): restore them into the unbuilt optimizer, in order.
+        unbuilt = list(optimizer.variables)
+        targets = unbuilt if len(unbuilt) == len(values) else [optimizer.iterations]
+        for variable, value in zip(targets, values):
+            variable.assign(value)
         return
     optimizer.build(model.trainable_variables)
     variables = list(optimizer.variables)

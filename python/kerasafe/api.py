@@ -33,9 +33,14 @@ def save_model(model: Any, filepath: PathLike, *, overwrite: bool = True, includ
     other path a SavedModel directory. Files are written under temporary names and renamed, so
     a failed save never leaves half a model behind.
     """
+    from . import registry
+
     path = os.fspath(filepath)
     if not overwrite and os.path.exists(path):
         raise ArtifactExistsError(f"{path}: exists and overwrite=False")
+    # Every custom object registered, get_config() JSON-able and from_config() rebuilding it:
+    # checked before anything is written.
+    registry.check_on_save(model)
     kind = _kind_for_save(path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
@@ -76,8 +81,13 @@ def load_model(filepath: PathLike, *, custom_objects: Any = None, compile: bool 
 
     The format is detected from the content, not the name.
     """
+    from . import registry
+
     path = os.fspath(filepath)
     kind = detect_format(path)
+    # Before anything is deserialized: refuse references to code outside Keras and the registry,
+    # and name every custom object nobody provided, at once.
+    custom_objects = registry.preflight_file(path, custom_objects, safe_mode)
     if kind == "h5":
         from . import _h5
 

@@ -156,19 +156,37 @@ pub fn attributes(bytes: &[u8]) -> Result<Vec<Attribute>> {
 /// which follow the first breadth-first route, this finds an object under any of its names
 /// (a tf-keras SavedModel keys an LSTM's kernel as `variables/1`, while the layer path is
 /// `layer_with_weights-1/cell/kernel`).
-pub fn resolve(bytes: &[u8], paths: &[Vec<String>], attribute: &str) -> Result<Vec<Option<String>>> {
-    let graph = TrackableObjectGraph::decode(bytes)
-        .map_err(|e| Error::format(format!("object graph is not a valid TrackableObjectGraph: {e}")))?;
+pub fn resolve(
+    bytes: &[u8],
+    paths: &[Vec<String>],
+    attribute: &str,
+) -> Result<Vec<Option<String>>> {
+    let graph = TrackableObjectGraph::decode(bytes).map_err(|e| {
+        Error::format(format!(
+            "object graph is not a valid TrackableObjectGraph: {e}"
+        ))
+    })?;
     let n = graph.nodes.len();
     Ok(paths
         .iter()
         .map(|path| {
             let mut node = 0usize;
             for edge in path {
-                let next = graph.nodes.get(node)?.children.iter().find(|c| &c.local_name == edge)?;
+                let next = graph
+                    .nodes
+                    .get(node)?
+                    .children
+                    .iter()
+                    .find(|c| &c.local_name == edge)?;
                 node = usize::try_from(next.node_id).ok().filter(|&c| c < n)?;
             }
-            graph.nodes.get(node)?.attributes.iter().find(|a| a.name == attribute).map(|a| a.checkpoint_key.clone())
+            graph
+                .nodes
+                .get(node)?
+                .attributes
+                .iter()
+                .find(|a| a.name == attribute)
+                .map(|a| a.checkpoint_key.clone())
         })
         .collect())
 }
@@ -219,9 +237,21 @@ mod tests {
     fn resolve_walks_edges_by_name() {
         // Root reaches the same variable node as `variables/1` and as `layer/cell/kernel`.
         let node = |children: Vec<(i32, &str)>, key: Option<&str>| TrackableObject {
-            children: children.into_iter().map(|(id, n)| ObjectReference { node_id: id, local_name: n.into() }).collect(),
+            children: children
+                .into_iter()
+                .map(|(id, n)| ObjectReference {
+                    node_id: id,
+                    local_name: n.into(),
+                })
+                .collect(),
             attributes: key
-                .map(|k| vec![SerializedTensor { name: "VARIABLE_VALUE".into(), full_name: String::new(), checkpoint_key: k.into() }])
+                .map(|k| {
+                    vec![SerializedTensor {
+                        name: "VARIABLE_VALUE".into(),
+                        full_name: String::new(),
+                        checkpoint_key: k.into(),
+                    }]
+                })
                 .unwrap_or_default(),
             ..Default::default()
         };
@@ -235,11 +265,21 @@ mod tests {
             ],
         };
         let paths = vec![
-            vec!["layer".to_string(), "cell".to_string(), "kernel".to_string()],
+            vec![
+                "layer".to_string(),
+                "cell".to_string(),
+                "kernel".to_string(),
+            ],
             vec!["layer".to_string(), "nope".to_string()],
         ];
         let got = resolve(&g.encode_to_vec(), &paths, "VARIABLE_VALUE").unwrap();
-        assert_eq!(got, vec![Some("variables/1/.ATTRIBUTES/VARIABLE_VALUE".to_string()), None]);
+        assert_eq!(
+            got,
+            vec![
+                Some("variables/1/.ATTRIBUTES/VARIABLE_VALUE".to_string()),
+                None
+            ]
+        );
     }
 
     #[test]

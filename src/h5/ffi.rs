@@ -18,7 +18,7 @@ use hdf5_sys::h5p::{
     H5Pset_obj_track_times, H5P_CLS_DATASET_CREATE, H5P_CLS_FILE_ACCESS, H5P_CLS_GROUP_CREATE,
     H5P_CLS_LINK_CREATE,
 };
-use hdf5_sys::h5s::{H5Screate, H5Screate_simple, H5S_class_t};
+use hdf5_sys::h5s::{H5S_class_t, H5Screate, H5Screate_simple};
 use hdf5_sys::h5t::{self, H5T_class_t, H5T_cset_t, H5T_str_t};
 
 use crate::error::{Error, Location, Result};
@@ -186,10 +186,9 @@ pub(super) fn fapl(ctx: &Ctx<'_>) -> Result<Id> {
         },
         &|| "cannot set format version bounds".into(),
     )?;
-    ctx.check(
-        unsafe { H5Pset_file_locking(p.id(), 0, 1) },
-        &|| "cannot turn off file locking".into(),
-    )?;
+    ctx.check(unsafe { H5Pset_file_locking(p.id(), 0, 1) }, &|| {
+        "cannot turn off file locking".into()
+    })?;
     Ok(p)
 }
 
@@ -300,7 +299,11 @@ pub(super) fn bool_type(ctx: &Ctx<'_>) -> Result<Id> {
     for (name, value) in [(c"FALSE", 0i8), (c"TRUE", 1i8)] {
         ctx.check(
             unsafe {
-                h5t::H5Tenum_insert(t.id(), name.as_ptr(), (&value as *const i8).cast::<c_void>())
+                h5t::H5Tenum_insert(
+                    t.id(),
+                    name.as_ptr(),
+                    (&value as *const i8).cast::<c_void>(),
+                )
             },
             &|| "cannot build the bool datatype".into(),
         )?;

@@ -33,6 +33,8 @@ use crate::tensor::{byte_size, num_elements, DType, Tensor, TensorData};
 #[cfg(feature = "h5")]
 mod ffi;
 #[cfg(feature = "h5")]
+mod guard;
+#[cfg(feature = "h5")]
 mod read;
 #[cfg(feature = "h5")]
 mod write;
@@ -106,14 +108,13 @@ impl AttrValue {
             }
             AttrValue::Ints(v) if v.is_empty() => Some(Ok(Vec::new())),
             AttrValue::Floats(v) if v.is_empty() => Some(Ok(Vec::new())),
-            AttrValue::Str(_) | AttrValue::Bytes(_) => {
-                self.as_string().map(|r| r.map(|s| vec![s]))
-            }
+            AttrValue::Str(_) | AttrValue::Bytes(_) => self.as_string().map(|r| r.map(|s| vec![s])),
             _ => None,
         }
     }
 
-    /// The number of strings of a string-list value, `None` for other values.
+    /// The items of a string-list value as bytes, `None` for other values.
+    #[cfg_attr(not(feature = "h5"), allow(dead_code))]
     fn string_items(&self) -> Option<Vec<&[u8]>> {
         match self {
             AttrValue::StrList(v) => Some(v.iter().map(|s| s.as_bytes()).collect()),
@@ -282,6 +283,7 @@ impl<'a> H5Dataset<'a> {
     }
 
     /// Check that the values match dtype and shape (writers call this).
+    #[cfg_attr(not(feature = "h5"), allow(dead_code))]
     fn check(&self) -> Result<()> {
         match &self.data {
             None => Err(Error::invalid(
@@ -343,7 +345,10 @@ impl<'a> H5Group<'a> {
 
     /// The child called `name`.
     pub fn get(&self, name: &str) -> Option<&H5Node<'a>> {
-        self.children.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+        self.children
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c)
     }
 
     /// The child called `name`, mutably.
@@ -521,7 +526,8 @@ pub fn is_hdf5(path: &Path) -> Result<bool> {
 }
 
 /// Open `path` for reading and check the HDF5 signature, with a clear message for the usual
-/// mix-ups. Returns the file length.
+/// mix-ups, and check the file for structures known to hang libhdf5 (see `guard`). Returns the
+/// file length.
 fn precheck(path: &Path) -> Result<u64> {
     let mut file = File::open(path).at(path)?;
     let meta = file.metadata().at(path)?;
@@ -532,7 +538,28 @@ fn precheck(path: &Path) -> Result<u64> {
         ));
     }
     let len = meta.len();
-    if find_signature(&file, len).at(path)?.is_some() {
+    if let Some(base) = find_signature(&file, len).at(path)? {
+        #[cfg(feature = "h5")]
+        match guard::check_global_heaps(&file, len, base).at(path)? {
+            guard::Verdict::Fine => {}
+            guard::Verdict::Hang(at) => {
+                return Err(Error::format_in(
+                    path,
+                    format!(
+                        "corrupt global heap collection at byte {at} (libhdf5 would loop \
+                         forever on it)"
+                    ),
+                ))
+            }
+            guard::Verdict::TooMany => {
+                return Err(Error::format_in(
+                    path,
+                    "implausibly many global heap objects; refused",
+                ))
+            }
+        }
+        #[cfg(not(feature = "h5"))]
+        let _ = base;
         return Ok(len);
     }
     let mut head = [0u8; 8];

@@ -18,8 +18,8 @@ use hdf5_sys::h5l::H5L_type_t;
 use hdf5_sys::h5o::{H5O_info2_t, H5O_type_t, H5Oget_info3, H5Oopen, H5O_INFO_BASIC};
 use hdf5_sys::h5p::{H5Pget_external_count, H5Pget_layout, H5Pget_nfilters, H5P_DEFAULT};
 use hdf5_sys::h5s::{
-    H5S_class_t, H5Sget_simple_extent_dims, H5Sget_simple_extent_ndims,
-    H5Sget_simple_extent_type, H5S_ALL,
+    H5S_class_t, H5Sget_simple_extent_dims, H5Sget_simple_extent_ndims, H5Sget_simple_extent_type,
+    H5S_ALL,
 };
 use hdf5_sys::h5t::{self, H5T_class_t, H5T_cset_t, H5T_sign_t, H5T_str_t};
 
@@ -201,32 +201,40 @@ impl Reader<'_> {
             H5S_class_t::H5S_SCALAR => return Ok(Some(Vec::new())),
             H5S_class_t::H5S_SIMPLE => {}
             H5S_class_t::H5S_NULL => return Ok(None),
-            _ => return Err(self.ctx.h5_fail(&|| format!("cannot read the shape of {what}"))),
+            _ => {
+                return Err(self
+                    .ctx
+                    .h5_fail(&|| format!("cannot read the shape of {what}")))
+            }
         }
         let rank = unsafe { H5Sget_simple_extent_ndims(space.id()) };
         if !(0..=32).contains(&rank) {
-            return Err(self.ctx.h5_fail(&|| format!("cannot read the rank of {what}")));
+            return Err(self
+                .ctx
+                .h5_fail(&|| format!("cannot read the rank of {what}")));
         }
         let mut dims = vec![0 as hsize_t; rank as usize];
         let ret =
             unsafe { H5Sget_simple_extent_dims(space.id(), dims.as_mut_ptr(), ptr::null_mut()) };
         if ret < 0 {
-            return Err(self.ctx.h5_fail(&|| format!("cannot read the shape of {what}")));
+            return Err(self
+                .ctx
+                .h5_fail(&|| format!("cannot read the shape of {what}")));
         }
         Ok(Some(dims))
     }
 
     fn attr_value(&mut self, aid: &Id, what: &str) -> Result<AttrValue> {
-        let ty = self.ctx.own(
-            unsafe { H5Aget_type(aid.id()) },
-            Kind::Type,
-            &|| format!("cannot read the type of {what}"),
-        )?;
-        let space = self.ctx.own(
-            unsafe { H5Aget_space(aid.id()) },
-            Kind::Space,
-            &|| format!("cannot read the shape of {what}"),
-        )?;
+        let ty = self
+            .ctx
+            .own(unsafe { H5Aget_type(aid.id()) }, Kind::Type, &|| {
+                format!("cannot read the type of {what}")
+            })?;
+        let space = self
+            .ctx
+            .own(unsafe { H5Aget_space(aid.id()) }, Kind::Space, &|| {
+                format!("cannot read the shape of {what}")
+            })?;
         let class = unsafe { h5t::H5Tget_class(ty.id()) };
         let size = unsafe { h5t::H5Tget_size(ty.id()) };
         let other = |why: &str| AttrValue::Other {
@@ -257,11 +265,13 @@ impl Reader<'_> {
                 Ok(string_attr(items, scalar, vlen, utf8))
             }
             H5T_class_t::H5T_INTEGER | H5T_class_t::H5T_FLOAT if size <= 8 => {
-                if count > self.file_len {
-                    return Err(self
-                        .ctx
-                        .fail(format!("{what} declares {count} values, more than the file holds")));
+                // Stored in the file (object header or dense storage): bounded by it.
+                if size == 0 || count > self.file_len {
+                    return Err(self.ctx.fail(format!(
+                        "{what} declares {count} values, more than the file holds"
+                    )));
                 }
+                self.charge_file(count.saturating_mul(size as u64), what)?;
                 let int = class == H5T_class_t::H5T_INTEGER;
                 let mem = if int {
                     *h5t::H5T_NATIVE_INT64
@@ -312,7 +322,9 @@ impl Reader<'_> {
     fn string_mem(&self, ty: &Id, what: &str) -> Result<(Mem, bool)> {
         let vlen = unsafe { h5t::H5Tis_variable_str(ty.id()) };
         if vlen < 0 {
-            return Err(self.ctx.h5_fail(&|| format!("cannot read the type of {what}")));
+            return Err(self
+                .ctx
+                .h5_fail(&|| format!("cannot read the type of {what}")));
         }
         let cset = unsafe { h5t::H5Tget_cset(ty.id()) };
         let utf8 = cset == H5T_cset_t::H5T_CSET_UTF8;
@@ -322,7 +334,9 @@ impl Reader<'_> {
         let size = unsafe { h5t::H5Tget_size(ty.id()) };
         let pad = unsafe { h5t::H5Tget_strpad(ty.id()) };
         if size == 0 {
-            return Err(self.ctx.h5_fail(&|| format!("cannot read the type of {what}")));
+            return Err(self
+                .ctx
+                .h5_fail(&|| format!("cannot read the type of {what}")));
         }
         let mem = ffi::copy_type(&self.ctx, ty.id())?;
         Ok((Mem::FixedStr { ty: mem, size, pad }, utf8))
@@ -379,9 +393,10 @@ impl Reader<'_> {
                 let total = count.saturating_mul(*size as u64);
                 self.charge_file(total, what)?;
                 let mut buf = vec![0u8; total as usize];
-                self.ctx.check(read(ty.id(), buf.as_mut_ptr().cast::<c_void>()), &|| {
-                    format!("cannot read {what}")
-                })?;
+                self.ctx
+                    .check(read(ty.id(), buf.as_mut_ptr().cast::<c_void>()), &|| {
+                        format!("cannot read {what}")
+                    })?;
                 Ok(buf.chunks(*size).map(|c| unpad(c, *pad)).collect())
             }
             Mem::Fixed(_) => Err(self.ctx.fail(format!("{what}: not a string type"))),
@@ -401,26 +416,24 @@ impl Reader<'_> {
 
     fn dataset(&mut self, did: i64, path: &str) -> Result<H5Dataset<'static>> {
         let what = format!("dataset {path}");
-        let ty = self.ctx.own(
-            unsafe { H5Dget_type(did) },
-            Kind::Type,
-            &|| format!("cannot read the type of {what}"),
-        )?;
-        let space = self.ctx.own(
-            unsafe { H5Dget_space(did) },
-            Kind::Space,
-            &|| format!("cannot read the shape of {what}"),
-        )?;
+        let ty = self.ctx.own(unsafe { H5Dget_type(did) }, Kind::Type, &|| {
+            format!("cannot read the type of {what}")
+        })?;
+        let space = self
+            .ctx
+            .own(unsafe { H5Dget_space(did) }, Kind::Space, &|| {
+                format!("cannot read the shape of {what}")
+            })?;
         let Some(shape) = self.dims(&space, &what)? else {
-            return Err(self
-                .ctx
-                .fail(format!("{what} has a null dataspace (h5py Empty), which is not supported")));
+            return Err(self.ctx.fail(format!(
+                "{what} has a null dataspace (h5py Empty), which is not supported"
+            )));
         };
-        let dcpl = self.ctx.own(
-            unsafe { H5Dget_create_plist(did) },
-            Kind::Plist,
-            &|| format!("cannot read the storage properties of {what}"),
-        )?;
+        let dcpl = self
+            .ctx
+            .own(unsafe { H5Dget_create_plist(did) }, Kind::Plist, &|| {
+                format!("cannot read the storage properties of {what}")
+            })?;
         let layout = unsafe { H5Pget_layout(dcpl.id()) };
         let layout = match layout {
             H5D_layout_t::H5D_CONTIGUOUS => "contiguous",
@@ -431,13 +444,17 @@ impl Reader<'_> {
                     "{what} is a virtual dataset (data mapped from other files); refused"
                 )))
             }
-            _ => return Err(self.ctx.h5_fail(&|| format!("cannot read the layout of {what}"))),
+            _ => {
+                return Err(self
+                    .ctx
+                    .h5_fail(&|| format!("cannot read the layout of {what}")))
+            }
         };
         let external = unsafe { H5Pget_external_count(dcpl.id()) };
         if external != 0 {
-            return Err(self.ctx.unsafe_content(format!(
-                "{what} keeps its data in external files; refused"
-            )));
+            return Err(self
+                .ctx
+                .unsafe_content(format!("{what} keeps its data in external files; refused")));
         }
         let filters = unsafe { H5Pget_nfilters(dcpl.id()) }.max(0) as u32;
         let stored_bytes = unsafe { H5Dget_storage_size(did) };
@@ -507,7 +524,9 @@ impl Reader<'_> {
                 2 => {
                     let (mut spos, mut epos, mut esize, mut mpos, mut msize) = (0, 0, 0, 0, 0);
                     let ret = unsafe {
-                        h5t::H5Tget_fields(t, &mut spos, &mut epos, &mut esize, &mut mpos, &mut msize)
+                        h5t::H5Tget_fields(
+                            t, &mut spos, &mut epos, &mut esize, &mut mpos, &mut msize,
+                        )
                     };
                     self.ctx
                         .check(ret, &|| format!("cannot read the float layout of {what}"))?;
@@ -557,7 +576,9 @@ impl Reader<'_> {
                     ok
                 });
                 if names != ["r", "i"] || !floats {
-                    return Err(unsupported(format!("compound {names:?} (not h5py's complex)")));
+                    return Err(unsupported(format!(
+                        "compound {names:?} (not h5py's complex)"
+                    )));
                 }
                 let dtype = if part == 4 { DType::C64 } else { DType::C128 };
                 Ok((dtype, Mem::Fixed(ffi::complex_type(&self.ctx, part)?)))
@@ -639,7 +660,9 @@ impl Reader<'_> {
             space,
             what,
         )?;
-        Ok(TensorData::Strings(items.into_iter().map(Cow::Owned).collect()))
+        Ok(TensorData::Strings(
+            items.into_iter().map(Cow::Owned).collect(),
+        ))
     }
 
     /// Charge `declared` bytes of a dataset's values to the right budget.

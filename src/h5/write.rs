@@ -12,7 +12,9 @@ use hdf5_sys::h5d::{H5D_layout_t, H5Dcreate2, H5Dwrite};
 use hdf5_sys::h5f::{H5Fcreate, H5F_ACC_TRUNC};
 use hdf5_sys::h5g::{H5Gcreate2, H5Gopen2};
 use hdf5_sys::h5i::hid_t;
-use hdf5_sys::h5p::{H5Pcreate, H5Pset_layout, H5Pset_obj_track_times, H5P_CLS_FILE_CREATE, H5P_DEFAULT};
+use hdf5_sys::h5p::{
+    H5Pcreate, H5Pset_layout, H5Pset_obj_track_times, H5P_CLS_FILE_CREATE, H5P_DEFAULT,
+};
 use hdf5_sys::h5s::H5S_ALL;
 use hdf5_sys::h5t::{self, H5T_str_t};
 
@@ -56,11 +58,20 @@ pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
 /// An attribute as it goes to disk.
 enum Planned<'v> {
     /// Scalar variable-length string.
-    VlenScalar { bytes: &'v [u8], utf8: bool },
+    VlenScalar {
+        bytes: &'v [u8],
+        utf8: bool,
+    },
     /// 1-D array of variable-length strings.
-    VlenList { items: Vec<&'v [u8]>, utf8: bool },
+    VlenList {
+        items: Vec<&'v [u8]>,
+        utf8: bool,
+    },
     /// 1-D array of fixed-length NUL-padded ASCII strings of `width` bytes.
-    FixedList { items: Vec<&'v [u8]>, width: usize },
+    FixedList {
+        items: Vec<&'v [u8]>,
+        width: usize,
+    },
     /// NumPy's `array([])`: float64, shape (0,).
     EmptyList,
     Int(i64),
@@ -210,7 +221,10 @@ fn validate_group(g: &H5Group<'_>, path: &str) -> Result<()> {
     }
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(Error::invalid(format!("{path}: member {:?} given twice", w[0])));
+        return Err(Error::invalid(format!(
+            "{path}: member {:?} given twice",
+            w[0]
+        )));
     }
     Ok(())
 }
@@ -426,11 +440,21 @@ impl Writer<'_> {
             }
             Planned::Ints(v) => {
                 let t = ffi::copy_type(ctx, *h5t::H5T_STD_I64LE)?;
-                (t, Some(*h5t::H5T_NATIVE_INT64), list(v.len())?, v.as_ptr().cast())
+                (
+                    t,
+                    Some(*h5t::H5T_NATIVE_INT64),
+                    list(v.len())?,
+                    v.as_ptr().cast(),
+                )
             }
             Planned::Floats(v) => {
                 let t = ffi::copy_type(ctx, *h5t::H5T_IEEE_F64LE)?;
-                (t, Some(*h5t::H5T_NATIVE_DOUBLE), list(v.len())?, v.as_ptr().cast())
+                (
+                    t,
+                    Some(*h5t::H5T_NATIVE_DOUBLE),
+                    list(v.len())?,
+                    v.as_ptr().cast(),
+                )
             }
         };
         let cname = ffi::cstring(name)?;

@@ -143,7 +143,10 @@ fn check_member_name(name: &str) -> std::result::Result<(), String> {
         Some("NUL in name")
     } else if body.split('/').next().is_some_and(|c| c.ends_with(':')) {
         Some("drive letter")
-    } else if body.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+    } else if body
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
         Some("'..', '.' or empty path component")
     } else {
         None
@@ -247,7 +250,9 @@ pub fn read_archive(path: &Path) -> Result<KerasArchive> {
         if csize > archive_len {
             return Err(Error::format_in(
                 path,
-                format!("member {name:?} declares {csize} bytes, more than the archive's {archive_len}"),
+                format!(
+                    "member {name:?} declares {csize} bytes, more than the archive's {archive_len}"
+                ),
             ));
         }
         total = total.saturating_add(size);
@@ -278,10 +283,7 @@ pub fn read_archive(path: &Path) -> Result<KerasArchive> {
         Err(e) => return Err(Error::format_in(path, format!("bad zip archive: {e}"))),
     }
     zip.validate_header_consistency().map_err(|e| {
-        Error::format_in(
-            path,
-            format!("local and central zip headers disagree: {e}"),
-        )
+        Error::format_in(path, format!("local and central zip headers disagree: {e}"))
     })?;
 
     let mut archive = KerasArchive {
@@ -550,8 +552,11 @@ pub fn write_archive(
     let mut names: Vec<String> = Vec::with_capacity(assets.len());
     for a in assets {
         let name = format!("{ASSETS_PREFIX}{}", a.name);
-        if a.name.ends_with('/') {
-            return Err(Error::invalid(format!("asset name {:?} is a directory", a.name)));
+        if a.name.is_empty() || a.name.ends_with('/') {
+            return Err(Error::invalid(format!(
+                "asset name {:?} does not name a file",
+                a.name
+            )));
         }
         check_member_name(&name).map_err(Error::invalid)?;
         names.push(name);
@@ -611,16 +616,15 @@ pub fn write_archive(
         ));
     }
     let mut failure: Option<Error> = None;
-    let result = fsutil::write_atomically(path, |out| {
-        match write_members(path, out, &mut opened) {
+    let result =
+        fsutil::write_atomically(path, |out| match write_members(path, out, &mut opened) {
             Ok(()) => Ok(()),
             Err(e) => {
                 let msg = e.to_string();
                 failure = Some(e);
                 Err(io::Error::other(msg))
             }
-        }
-    });
+        });
     match (result, failure) {
         (Err(_), Some(e)) => Err(e),
         (r, _) => r,
@@ -653,14 +657,12 @@ fn write_members(path: &Path, out: &mut File, members: &mut [(&str, Opened<'_>)]
         let opts = base.large_file(len >= u64::from(u32::MAX));
         zw.start_file(*name, opts).map_err(zerr)?;
         match src {
-            Opened::Bytes(b) => zw
-                .write_all(b)
-                .map_err(|e| Error::io(path, e))?,
+            Opened::Bytes(b) => zw.write_all(b).map_err(|e| Error::io(path, e))?,
             Opened::File(f, len, p) => {
-                let copied = io::copy(&mut (&*f).take(*len), &mut zw).at(&*p)?;
+                let copied = io::copy(&mut (&*f).take(*len), &mut zw).at(*p)?;
                 if copied != *len {
                     return Err(Error::io(
-                        &*p,
+                        *p,
                         io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
                     ));
                 }
@@ -669,7 +671,6 @@ fn write_members(path: &Path, out: &mut File, members: &mut [(&str, Opened<'_>)]
     }
     let mut w = zw.finish().map_err(zerr)?;
     w.flush().at(path)
-
 }
 
 #[cfg(test)]
@@ -682,7 +683,15 @@ mod tests {
             assert!(check_member_name(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "/etc/passwd", "../x", "assets/../../x", "a\\b", "C:/x", "a//b", "./a", "a/./b",
+            "",
+            "/etc/passwd",
+            "../x",
+            "assets/../../x",
+            "a\\b",
+            "C:/x",
+            "a//b",
+            "./a",
+            "a/./b",
             "a\0b",
         ] {
             assert!(check_member_name(bad).is_err(), "{bad:?}");

@@ -54,7 +54,10 @@ fn extract_node<'py>(obj: &Bound<'py, PyAny>) -> PyResult<RawNode<'py>> {
 fn attr_value(kind: &str, v: &Bound<'_, PyAny>) -> PyResult<AttrValue> {
     Ok(match kind {
         "str" => AttrValue::Str(v.extract()?),
-        "bytes" => AttrValue::Bytes(v.extract::<Vec<u8>>().or_else(|_| v.cast::<PyBytes>().map(|b| b.as_bytes().to_vec()))?),
+        "bytes" => AttrValue::Bytes(
+            v.extract::<Vec<u8>>()
+                .or_else(|_| v.cast::<PyBytes>().map(|b| b.as_bytes().to_vec()))?,
+        ),
         "str_list" => AttrValue::StrList(v.extract()?),
         "bytes_list" => AttrValue::BytesList(bytes_list(v)?),
         "fixed_bytes_list" => AttrValue::FixedBytesList(bytes_list(v)?),
@@ -68,7 +71,9 @@ fn attr_value(kind: &str, v: &Bound<'_, PyAny>) -> PyResult<AttrValue> {
 }
 
 fn bytes_list(v: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u8>>> {
-    v.try_iter()?.map(|item| Ok(item?.cast::<PyBytes>()?.as_bytes().to_vec())).collect()
+    v.try_iter()?
+        .map(|item| Ok(item?.cast::<PyBytes>()?.as_bytes().to_vec()))
+        .collect()
 }
 
 fn extract_attrs(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, AttrValue)>> {
@@ -78,7 +83,8 @@ fn extract_attrs(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, AttrValue)>> {
         let name: String = item.get_item(0)?.extract()?;
         let pair = item.get_item(1)?;
         let kind: String = pair.get_item(0)?.extract()?;
-        let value = attr_value(&kind, &pair.get_item(1)?).map_err(|e| errors::invalid(format!("attribute {name:?}: {e}")))?;
+        let value = attr_value(&kind, &pair.get_item(1)?)
+            .map_err(|e| errors::invalid(format!("attribute {name:?}: {e}")))?;
         out.push((name, value));
     }
     Ok(out)
@@ -95,7 +101,10 @@ fn attrs(raw: &[(String, AttrValue)]) -> Attrs {
 fn build<'a>(raw: &'a RawNode<'_>) -> PyResult<H5Node<'a>> {
     Ok(match raw {
         RawNode::Group(a, children) => {
-            let mut g = H5Group { attrs: attrs(a), children: Vec::with_capacity(children.len()) };
+            let mut g = H5Group {
+                attrs: attrs(a),
+                children: Vec::with_capacity(children.len()),
+            };
             for (name, child) in children {
                 g.children.push((name.clone(), build(child)?));
             }
@@ -104,10 +113,20 @@ fn build<'a>(raw: &'a RawNode<'_>) -> PyResult<H5Node<'a>> {
         RawNode::Dataset(a, dtype, shape, data) => {
             let dtype = DType::from_name(dtype).map_err(errors::to_py)?;
             let data = match data {
-                RawData::Bytes(b) => TensorData::Bytes(Cow::Borrowed(b.as_slice().map_err(|e| errors::invalid(e.to_string()))?)),
-                RawData::Strings(s) => TensorData::Strings(s.iter().map(|x| Cow::Borrowed(x.as_slice())).collect()),
+                RawData::Bytes(b) => TensorData::Bytes(Cow::Borrowed(
+                    b.as_slice().map_err(|e| errors::invalid(e.to_string()))?,
+                )),
+                RawData::Strings(s) => {
+                    TensorData::Strings(s.iter().map(|x| Cow::Borrowed(x.as_slice())).collect())
+                }
             };
-            H5Node::Dataset(H5Dataset { dtype, shape: shape.clone(), data: Some(data), attrs: attrs(a), storage: None })
+            H5Node::Dataset(H5Dataset {
+                dtype,
+                shape: shape.clone(),
+                data: Some(data),
+                attrs: attrs(a),
+                storage: None,
+            })
         }
     })
 }
@@ -115,7 +134,9 @@ fn build<'a>(raw: &'a RawNode<'_>) -> PyResult<H5Node<'a>> {
 fn root_group<'a>(raw: &'a RawNode<'_>) -> PyResult<H5Group<'a>> {
     match build(raw)? {
         H5Node::Group(g) => Ok(g),
-        H5Node::Dataset(_) => Err(errors::invalid("the root of an HDF5 tree must be a group".into())),
+        H5Node::Dataset(_) => Err(errors::invalid(
+            "the root of an HDF5 tree must be a group".into(),
+        )),
     }
 }
 
@@ -126,14 +147,26 @@ fn attrs_to_py<'py>(py: Python<'py>, a: &Attrs) -> PyResult<Bound<'py, PyList>> 
             AttrValue::Str(s) => ("str", s).into_pyobject(py)?.into_any(),
             AttrValue::Bytes(b) => ("bytes", PyBytes::new(py, b)).into_pyobject(py)?.into_any(),
             AttrValue::StrList(v) => ("str_list", v).into_pyobject(py)?.into_any(),
-            AttrValue::BytesList(v) => ("bytes_list", v.iter().map(|b| PyBytes::new(py, b)).collect::<Vec<_>>()).into_pyobject(py)?.into_any(),
-            AttrValue::FixedBytesList(v) => ("fixed_bytes_list", v.iter().map(|b| PyBytes::new(py, b)).collect::<Vec<_>>()).into_pyobject(py)?.into_any(),
+            AttrValue::BytesList(v) => (
+                "bytes_list",
+                v.iter().map(|b| PyBytes::new(py, b)).collect::<Vec<_>>(),
+            )
+                .into_pyobject(py)?
+                .into_any(),
+            AttrValue::FixedBytesList(v) => (
+                "fixed_bytes_list",
+                v.iter().map(|b| PyBytes::new(py, b)).collect::<Vec<_>>(),
+            )
+                .into_pyobject(py)?
+                .into_any(),
             AttrValue::Int(i) => ("int", i).into_pyobject(py)?.into_any(),
             AttrValue::Float(f) => ("float", f).into_pyobject(py)?.into_any(),
             AttrValue::Bool(b) => ("bool", b).into_pyobject(py)?.into_any(),
             AttrValue::Ints(v) => ("ints", v).into_pyobject(py)?.into_any(),
             AttrValue::Floats(v) => ("floats", v).into_pyobject(py)?.into_any(),
-            AttrValue::Other { description } => ("other", description).into_pyobject(py)?.into_any(),
+            AttrValue::Other { description } => {
+                ("other", description).into_pyobject(py)?.into_any()
+            }
         };
         items.append((name, v))?;
     }
@@ -148,15 +181,20 @@ fn node_to_py<'py>(py: Python<'py>, node: H5Node<'static>) -> PyResult<Bound<'py
             let data: Bound<'py, PyAny> = match d.data {
                 None => py.None().into_bound(py),
                 Some(TensorData::Bytes(b)) => PyArray1::from_vec(py, b.into_owned()).into_any(),
-                Some(TensorData::Strings(s)) => PyList::new(py, s.iter().map(|x| PyBytes::new(py, x)))?.into_any(),
+                Some(TensorData::Strings(s)) => {
+                    PyList::new(py, s.iter().map(|x| PyBytes::new(py, x)))?.into_any()
+                }
             };
-            Ok(PyTuple::new(py, [
-                "dataset".into_pyobject(py)?.into_any(),
-                a.into_any(),
-                d.dtype.name().into_pyobject(py)?.into_any(),
-                d.shape.into_pyobject(py)?.into_any(),
-                data,
-            ])?
+            Ok(PyTuple::new(
+                py,
+                [
+                    "dataset".into_pyobject(py)?.into_any(),
+                    a.into_any(),
+                    d.dtype.name().into_pyobject(py)?.into_any(),
+                    d.shape.into_pyobject(py)?.into_any(),
+                    data,
+                ],
+            )?
             .into_any())
         }
     }
@@ -183,7 +221,13 @@ fn h5_write(py: Python<'_>, path: PathBuf, tree: &Bound<'_, PyAny>) -> PyResult<
 #[pyfunction]
 #[pyo3(signature = (path, values=true))]
 fn h5_read<'py>(py: Python<'py>, path: PathBuf, values: bool) -> PyResult<Bound<'py, PyAny>> {
-    let g = run(py, || if values { h5::read_file(&path) } else { h5::read_structure(&path) })?;
+    let g = run(py, || {
+        if values {
+            h5::read_file(&path)
+        } else {
+            h5::read_structure(&path)
+        }
+    })?;
     group_to_py(py, g)
 }
 
@@ -211,8 +255,22 @@ fn keras_archive_write(
 ) -> PyResult<()> {
     let raw = extract_node(weights)?;
     let root = root_group(&raw)?;
-    let assets: Vec<Asset<'_>> = assets.iter().map(|(n, p)| Asset { name: n, data: AssetData::File(p) }).collect();
-    run(py, || keras_zip::write_archive(&path, &config_json, &metadata_json, WeightsSource::Tree(&root), &assets))
+    let assets: Vec<Asset<'_>> = assets
+        .iter()
+        .map(|(n, p)| Asset {
+            name: n,
+            data: AssetData::File(p),
+        })
+        .collect();
+    run(py, || {
+        keras_zip::write_archive(
+            &path,
+            &config_json,
+            &metadata_json,
+            WeightsSource::Tree(&root),
+            &assets,
+        )
+    })
 }
 
 /// Read a `.keras` archive: `(config_json, metadata_json or None, weights tree or None, asset names)`.
@@ -236,13 +294,20 @@ fn keras_archive_read<'py>(
         if let Some(dir) = &assets_dir {
             archive.extract_assets(dir)?;
         }
-        Ok((archive.config_json.clone(), archive.metadata_json.clone(), weights, assets))
+        Ok((
+            archive.config_json.clone(),
+            archive.metadata_json.clone(),
+            weights,
+            assets,
+        ))
     })?;
     let weights = match weights {
         Some(g) => group_to_py(py, g)?,
         None => py.None().into_bound(py),
     };
-    Ok((config, metadata, weights, assets).into_pyobject(py)?.into_any())
+    Ok((config, metadata, weights, assets)
+        .into_pyobject(py)?
+        .into_any())
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -2,9 +2,10 @@
 //! No format logic lives here.
 
 mod errors;
-mod savedmodel;
 #[cfg(feature = "h5")]
 mod h5;
+mod registry;
+mod savedmodel;
 mod store;
 
 use std::path::PathBuf;
@@ -123,12 +124,15 @@ fn object_graph_build<'py>(
     Ok(PyBytes::new(py, &bytes))
 }
 
+/// `(path, attribute, checkpoint_key, full_name)` of one object-graph attribute.
+type GraphAttribute = (Vec<String>, String, String, String);
+
 /// `(path, attribute, checkpoint_key, full_name)` for every attribute of a serialized graph.
 #[pyfunction]
 fn object_graph_attributes(
     py: Python<'_>,
     graph: Vec<u8>,
-) -> PyResult<Vec<(Vec<String>, String, String, String)>> {
+) -> PyResult<Vec<GraphAttribute>> {
     let attrs = run(py, || object_graph::attributes(&graph))?;
     Ok(attrs
         .into_iter()
@@ -138,7 +142,12 @@ fn object_graph_attributes(
 
 /// Checkpoint keys of the `attribute` of the objects at `paths` (edge names from the root).
 #[pyfunction]
-fn object_graph_resolve(py: Python<'_>, graph: Vec<u8>, paths: Vec<Vec<String>>, attribute: String) -> PyResult<Vec<Option<String>>> {
+fn object_graph_resolve(
+    py: Python<'_>,
+    graph: Vec<u8>,
+    paths: Vec<Vec<String>>,
+    attribute: String,
+) -> PyResult<Vec<Option<String>>> {
     run(py, || object_graph::resolve(&graph, &paths, &attribute))
 }
 
@@ -152,6 +161,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(object_graph_attributes, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_resolve, m)?)?;
     store::register(m)?;
+    registry::register(m)?;
     savedmodel::register(m)?;
     #[cfg(feature = "h5")]
     h5::register(m)?;

@@ -18,7 +18,10 @@ fn savedmodel_inspect(py: Python<'_>, dir: PathBuf) -> PyResult<String> {
 #[pyfunction]
 fn keras_metadata_nodes(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(String, String, String)>> {
     let nodes = run(py, || savedmodel::read_keras_metadata(&path))?;
-    Ok(nodes.into_iter().map(|n| (n.node_path, n.identifier, n.metadata)).collect())
+    Ok(nodes
+        .into_iter()
+        .map(|n| (n.node_path, n.identifier, n.metadata))
+        .collect())
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -16,7 +16,8 @@ fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
 }
 
 fn parse_json(text: &str) -> PyResult<serde_json::Value> {
-    serde_json::from_str(text).map_err(|e| errors::invalid(format!("metadata is not valid JSON: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| errors::invalid(format!("metadata is not valid JSON: {e}")))
 }
 
 /// A version being written: a temporary directory, published by `commit`.
@@ -43,14 +44,20 @@ impl StagedVersion {
             .lock()
             .map_err(|_| errors::invalid("staging lock poisoned".into()))?
             .take()
-            .ok_or_else(|| errors::invalid("this version was already committed or aborted".into()))?;
+            .ok_or_else(|| {
+                errors::invalid("this version was already committed or aborted".into())
+            })?;
         let published = run(py, || staging.commit(meta))?;
         json(&published)
     }
 
     /// Remove the temporary directory without publishing.
     fn abort(&self, py: Python<'_>) -> PyResult<()> {
-        let taken = self.inner.lock().map_err(|_| errors::invalid("staging lock poisoned".into()))?.take();
+        let taken = self
+            .inner
+            .lock()
+            .map_err(|_| errors::invalid("staging lock poisoned".into()))?
+            .take();
         match taken {
             Some(s) => run(py, || s.abort()),
             None => Ok(()),
@@ -60,22 +67,48 @@ impl StagedVersion {
 
 #[pyfunction]
 #[pyo3(signature = (root, name, format, version=None))]
-fn store_begin(py: Python<'_>, root: PathBuf, name: String, format: String, version: Option<String>) -> PyResult<StagedVersion> {
-    let staging = run(py, || Staging::begin(&root, &name, &format, version.as_deref()))?;
+fn store_begin(
+    py: Python<'_>,
+    root: PathBuf,
+    name: String,
+    format: String,
+    version: Option<String>,
+) -> PyResult<StagedVersion> {
+    let staging = run(py, || {
+        Staging::begin(&root, &name, &format, version.as_deref())
+    })?;
     let path = staging.path().to_path_buf();
-    Ok(StagedVersion { inner: Mutex::new(Some(staging)), path })
+    Ok(StagedVersion {
+        inner: Mutex::new(Some(staging)),
+        path,
+    })
 }
 
 #[pyfunction]
 #[pyo3(signature = (root, name, format=None))]
-fn store_list_versions(py: Python<'_>, root: PathBuf, name: String, format: Option<String>) -> PyResult<String> {
-    json(&run(py, || store::list_versions(&root, &name, format.as_deref()))?)
+fn store_list_versions(
+    py: Python<'_>,
+    root: PathBuf,
+    name: String,
+    format: Option<String>,
+) -> PyResult<String> {
+    json(&run(py, || {
+        store::list_versions(&root, &name, format.as_deref())
+    })?)
 }
 
 #[pyfunction]
 #[pyo3(signature = (root, name, format, spec))]
-fn store_resolve(py: Python<'_>, root: PathBuf, name: String, format: Option<String>, spec: String) -> PyResult<PathBuf> {
-    run(py, || store::resolve(&root, &name, format.as_deref(), &spec))
+fn store_resolve(
+    py: Python<'_>,
+    root: PathBuf,
+    name: String,
+    format: Option<String>,
+    spec: String,
+) -> PyResult<PathBuf> {
+    run(py, || {
+        store::resolve(&root, &name, format.as_deref(), &spec)
+    })
 }
 
 /// Check a version directory against the manifest in its metadata; returns the report as JSON.
@@ -91,12 +124,23 @@ fn store_verify_strict(py: Python<'_>, dir: PathBuf) -> PyResult<()> {
 }
 
 #[pyfunction]
-fn store_prune(py: Python<'_>, root: PathBuf, name: String, format: String, keep_last: usize) -> PyResult<Vec<PathBuf>> {
+fn store_prune(
+    py: Python<'_>,
+    root: PathBuf,
+    name: String,
+    format: String,
+    keep_last: usize,
+) -> PyResult<Vec<PathBuf>> {
     run(py, || store::prune(&root, &name, &format, keep_last))
 }
 
 #[pyfunction]
-fn store_cleanup_stale(py: Python<'_>, root: PathBuf, name: String, format: String) -> PyResult<Vec<PathBuf>> {
+fn store_cleanup_stale(
+    py: Python<'_>,
+    root: PathBuf,
+    name: String,
+    format: String,
+) -> PyResult<Vec<PathBuf>> {
     run(py, || store::cleanup_stale(&root, &name, &format))
 }
 
@@ -116,17 +160,32 @@ type Flat<'py> = (String, Vec<u64>, PyReadonlyArray1<'py, u8>);
 fn flat_parts<'a>(flat: &'a Flat<'_>) -> PyResult<(DType, Vec<u64>, &'a [u8])> {
     let (dtype, shape, bytes) = flat;
     let d = DType::from_name(dtype).map_err(errors::to_py)?;
-    Ok((d, shape.clone(), bytes.as_slice().map_err(|e| errors::invalid(e.to_string()))?))
+    Ok((
+        d,
+        shape.clone(),
+        bytes
+            .as_slice()
+            .map_err(|e| errors::invalid(e.to_string()))?,
+    ))
 }
 
 /// Compare two outputs given as `(dtype, shape, flat uint8 view)`; returns the comparison JSON.
 #[pyfunction]
 #[pyo3(signature = (expected, actual, atol=None, rtol=None))]
-fn compare_outputs(py: Python<'_>, expected: Flat<'_>, actual: Flat<'_>, atol: Option<f64>, rtol: Option<f64>) -> PyResult<String> {
+fn compare_outputs(
+    py: Python<'_>,
+    expected: Flat<'_>,
+    actual: Flat<'_>,
+    atol: Option<f64>,
+    rtol: Option<f64>,
+) -> PyResult<String> {
     let (ed, es, eb) = flat_parts(&expected)?;
     let (ad, ash, ab) = flat_parts(&actual)?;
     let default = Tolerance::for_dtype(ed);
-    let tol = Tolerance { atol: atol.unwrap_or(default.atol), rtol: rtol.unwrap_or(default.rtol) };
+    let tol = Tolerance {
+        atol: atol.unwrap_or(default.atol),
+        rtol: rtol.unwrap_or(default.rtol),
+    };
     let cmp = run(py, || {
         let e = Tensor::from_bytes(ed, es, eb)?;
         let a = Tensor::from_bytes(ad, ash, ab)?;

@@ -387,7 +387,10 @@ fn dropped_or_failed_staging_leaves_nothing() {
         |_| Ok(()),
     )
     .unwrap();
-    assert_eq!(p.metadata, json!({"manifest": {"files": {}}, "version": "v1"}));
+    assert_eq!(
+        p.metadata,
+        json!({"manifest": {"files": {}}, "version": "v1"})
+    );
 }
 
 #[test]

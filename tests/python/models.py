@@ -8,7 +8,16 @@ use (Keras 3, or tf-keras as ``keras``), so the same architecture is built on ea
 import numpy as np
 
 
+_CLASSES = {}
+
+
 def scaled_dense_class(keras):
+    """One class per Keras module, registered as ``Tests>ScaledDense`` so saved files reload."""
+    if keras.__name__ in _CLASSES:
+        return _CLASSES[keras.__name__]
+    register = keras.saving.register_keras_serializable if hasattr(keras, "saving") and hasattr(keras.saving, "register_keras_serializable") else keras.utils.register_keras_serializable
+
+    @register(package="Tests")
     class ScaledDense(keras.layers.Layer):
         """The tutorial's custom layer: a Dense sublayer times a scale."""
 
@@ -26,6 +35,7 @@ def scaled_dense_class(keras):
             config.update({"units": self.units, "scale": self.scale})
             return config
 
+    _CLASSES[keras.__name__] = ScaledDense
     return ScaledDense
 
 

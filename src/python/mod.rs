@@ -129,10 +129,7 @@ type GraphAttribute = (Vec<String>, String, String, String);
 
 /// `(path, attribute, checkpoint_key, full_name)` for every attribute of a serialized graph.
 #[pyfunction]
-fn object_graph_attributes(
-    py: Python<'_>,
-    graph: Vec<u8>,
-) -> PyResult<Vec<GraphAttribute>> {
+fn object_graph_attributes(py: Python<'_>, graph: Vec<u8>) -> PyResult<Vec<GraphAttribute>> {
     let attrs = run(py, || object_graph::attributes(&graph))?;
     Ok(attrs
         .into_iter()

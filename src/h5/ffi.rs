@@ -437,3 +437,103 @@ pub(super) fn member_names(ctx: &Ctx<'_>, t: hid_t) -> Result<Vec<String>> {
     }
     Ok(names)
 }
+
+/// Tag of the opaque memory type that variable-length elements are read into *raw*: their
+/// on-disk form (4-byte sequence length, global heap address, 4-byte index), unconverted.
+const RAW_VLEN_TAG: &CStr = c"kerasafe raw variable-length reference";
+
+/// A soft conversion from any variable-length type to the [`RAW_VLEN_TAG`] opaque type of the
+/// same size: a no-op, so the destination holds the file's own bytes. libhdf5's real conversion
+/// allocates (and zeroes) `sequence length` bytes *before* it looks at the heap object, so a
+/// crafted length (up to 4 GiB per string) costs that much memory; reading the lengths this way
+/// first lets [`raw_vlen_type`]'s callers refuse them.
+extern "C" fn raw_vlen_conv(
+    src_id: hid_t,
+    dst_id: hid_t,
+    cdata: *mut h5t::H5T_cdata_t,
+    _nelmts: usize,
+    _buf_stride: usize,
+    _bkg_stride: usize,
+    _buf: *mut c_void,
+    _bkg: *mut c_void,
+    _dxpl: hid_t,
+) -> herr_t {
+    if cdata.is_null() {
+        return -1;
+    }
+    // SAFETY: libhdf5 passes a valid conversion data struct for the call's duration.
+    let cdata = unsafe { &mut *cdata };
+    match cdata.command {
+        h5t::H5T_cmd_t::H5T_CONV_INIT => {
+            // SAFETY: plain libhdf5 calls on the identifiers libhdf5 handed us.
+            let ours = unsafe {
+                if h5t::H5Tget_class(dst_id) != H5T_class_t::H5T_OPAQUE
+                    || h5t::H5Tget_size(dst_id) != h5t::H5Tget_size(src_id)
+                    || h5t::H5Tget_size(dst_id) == 0
+                {
+                    false
+                } else {
+                    let tag = h5t::H5Tget_tag(dst_id);
+                    if tag.is_null() {
+                        false
+                    } else {
+                        let same = CStr::from_ptr(tag) == RAW_VLEN_TAG;
+                        hdf5_sys::h5::H5free_memory(tag.cast::<c_void>());
+                        same
+                    }
+                }
+            };
+            cdata.need_bkg = h5t::H5T_bkg_t::H5T_BKG_NO;
+            if ours {
+                0
+            } else {
+                -1
+            }
+        }
+        // Same size, in place: the buffer already holds the source bytes.
+        h5t::H5T_cmd_t::H5T_CONV_CONV | h5t::H5T_cmd_t::H5T_CONV_FREE => 0,
+    }
+}
+
+/// An opaque type of `size` bytes (the on-disk size of one variable-length element: 8 plus the
+/// file's address size) into which variable-length data reads raw; see [`raw_vlen_conv`].
+pub(super) fn raw_vlen_type(ctx: &Ctx<'_>, size: usize) -> Result<Id> {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        // SAFETY: template types for the soft registration (only their classes matter), closed
+        // right after; the callback is a plain `extern "C"` function with libhdf5's signature.
+        unsafe {
+            let src = h5t::H5Tvlen_create(*h5t::H5T_NATIVE_UCHAR);
+            let dst = h5t::H5Tcreate(H5T_class_t::H5T_OPAQUE, 1);
+            let ok = src >= 0
+                && dst >= 0
+                && h5t::H5Tregister(
+                    h5t::H5T_pers_t::H5T_PERS_SOFT,
+                    c"kerasafe_raw_vlen".as_ptr(),
+                    src,
+                    dst,
+                    Some(raw_vlen_conv),
+                ) >= 0;
+            if src >= 0 {
+                h5t::H5Tclose(src);
+            }
+            if dst >= 0 {
+                h5t::H5Tclose(dst);
+            }
+            ok
+        }
+    });
+    if !ok {
+        return Err(ctx.h5_fail(&|| "cannot register the raw variable-length reader".into()));
+    }
+    let t = ctx.own(
+        unsafe { h5t::H5Tcreate(H5T_class_t::H5T_OPAQUE, size) },
+        Kind::Type,
+        &|| "cannot build an opaque datatype".into(),
+    )?;
+    ctx.check(
+        unsafe { h5t::H5Tset_tag(t.id(), RAW_VLEN_TAG.as_ptr()) },
+        &|| "cannot tag an opaque datatype".into(),
+    )?;
+    Ok(t)
+}

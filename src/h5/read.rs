@@ -1,8 +1,10 @@
 //! Reading an HDF5 file into an [`H5Group`] tree, bounding every size by the file.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
 use std::os::raw::{c_char, c_int, c_void};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::ptr;
 
@@ -12,11 +14,13 @@ use hdf5_sys::h5d::{
     H5D_layout_t, H5Dget_create_plist, H5Dget_offset, H5Dget_space, H5Dget_storage_size,
     H5Dget_type, H5Dread, H5Dvlen_get_buf_size,
 };
-use hdf5_sys::h5f::{H5Fopen, H5F_ACC_RDONLY};
+use hdf5_sys::h5f::{H5Fget_create_plist, H5Fopen, H5F_ACC_RDONLY};
 use hdf5_sys::h5g::H5Gopen2;
 use hdf5_sys::h5l::H5L_type_t;
 use hdf5_sys::h5o::{H5O_info2_t, H5O_type_t, H5Oget_info3, H5Oopen, H5O_INFO_BASIC};
-use hdf5_sys::h5p::{H5Pget_external_count, H5Pget_layout, H5Pget_nfilters, H5P_DEFAULT};
+use hdf5_sys::h5p::{
+    H5Pget_external_count, H5Pget_layout, H5Pget_nfilters, H5Pget_sizes, H5P_DEFAULT,
+};
 use hdf5_sys::h5s::{
     H5S_class_t, H5Sget_simple_extent_dims, H5Sget_simple_extent_ndims, H5Sget_simple_extent_type,
     H5S_ALL,
@@ -25,8 +29,9 @@ use hdf5_sys::h5t::{self, H5T_class_t, H5T_cset_t, H5T_sign_t, H5T_str_t};
 
 use super::ffi::{self, Ctx, Id, Kind, Mode};
 use super::{AttrValue, Attrs, H5Dataset, H5Group, H5Node, StorageInfo};
-use crate::error::Result;
+use crate::error::{IoContext, Result};
 use crate::tensor::{byte_size, DType, TensorData};
+use rayon::prelude::*;
 
 /// Deepest group nesting accepted (Keras files nest a few levels per model level).
 const MAX_DEPTH: usize = 256;
@@ -40,8 +45,9 @@ const MAX_RATIO: u64 = 1000;
 const VLEN_REF_BYTES: u64 = 16;
 
 pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H5Group<'static>> {
+    type Read = (H5Group<'static>, HashMap<String, u64>);
     let cpath = ffi::path_cstring(path)?;
-    ffi::locked(|| {
+    ffi::locked(|| -> Result<Read> {
         let ctx = Ctx {
             path,
             mode: Mode::Read,
@@ -57,24 +63,91 @@ pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H
             Kind::Group,
             &|| "cannot open the root group".into(),
         )?;
+        let vlen_disk_size = vlen_disk_size(&ctx, &file)?;
         let mut reader = Reader {
             ctx,
             file_len,
+            vlen_disk_size,
             with_data,
             file_budget: file_len,
             inflate_budget: MAX_INFLATED,
             groups_seen: HashSet::new(),
+            raw: HashMap::new(),
         };
         let tree = reader.group(root.id(), "/", 0)?;
         drop(root);
         file.close(&ctx, &|| "cannot close".into())?;
+        Ok((tree, reader.raw))
+    })
+    .and_then(|(mut tree, raw)| {
+        read_raw(path, &mut tree, &raw)?;
         Ok(tree)
     })
+}
+
+/// Datasets at least this large, stored contiguously, unfiltered and in memory byte order, are
+/// read by positional reads in parallel after libhdf5 has closed the file (its reads go through
+/// one global lock).
+const RAW_READ_MIN: u64 = 1 << 20;
+
+/// Fill the buffers of the datasets listed in `raw` straight from the file.
+fn read_raw(path: &Path, tree: &mut H5Group<'static>, raw: &HashMap<String, u64>) -> Result<()> {
+    if raw.is_empty() {
+        return Ok(());
+    }
+    fn collect<'t>(
+        g: &'t mut H5Group<'static>,
+        prefix: &str,
+        raw: &HashMap<String, u64>,
+        out: &mut Vec<(u64, &'t mut [u8])>,
+    ) {
+        for (name, node) in &mut g.children {
+            let p = if prefix == "/" {
+                format!("/{name}")
+            } else {
+                format!("{prefix}/{name}")
+            };
+            match node {
+                H5Node::Group(sub) => collect(sub, &p, raw, out),
+                H5Node::Dataset(d) => {
+                    if let (Some(&offset), Some(TensorData::Bytes(Cow::Owned(buf)))) =
+                        (raw.get(&p), d.data.as_mut())
+                    {
+                        out.push((offset, buf.as_mut_slice()));
+                    }
+                }
+            }
+        }
+    }
+    let mut jobs = Vec::with_capacity(raw.len());
+    collect(tree, "/", raw, &mut jobs);
+    let file = File::open(path).at(path)?;
+    jobs.into_par_iter()
+        .try_for_each(|(offset, buf)| file.read_exact_at(buf, offset))
+        .at(path)
+}
+
+/// Bytes of one variable-length element on disk: a 4-byte length, the global heap collection's
+/// address (the file's address size) and a 4-byte index.
+fn vlen_disk_size(ctx: &Ctx<'_>, file: &Id) -> Result<usize> {
+    let fcpl = ctx.own(
+        unsafe { H5Fget_create_plist(file.id()) },
+        Kind::Plist,
+        &|| "cannot get the file creation properties".into(),
+    )?;
+    let (mut addr, mut size) = (0usize, 0usize);
+    ctx.check(
+        unsafe { H5Pget_sizes(fcpl.id(), &mut addr, &mut size) },
+        &|| "cannot get the file's address size".into(),
+    )?;
+    Ok(8 + addr)
 }
 
 struct Reader<'p> {
     ctx: Ctx<'p>,
     file_len: u64,
+    /// See [`vlen_disk_size`].
+    vlen_disk_size: usize,
     with_data: bool,
     /// Bytes of in-file (contiguous/compact) data and strings still allowed: the sum over all
     /// datasets of a well-formed file cannot exceed the file size.
@@ -83,6 +156,9 @@ struct Reader<'p> {
     inflate_budget: u64,
     /// Object tokens of the groups visited: a group reached twice is a cycle or an alias.
     groups_seen: HashSet<[u8; 16]>,
+    /// Large contiguous datasets whose bytes are read after libhdf5 closes the file:
+    /// dataset path → file offset.
+    raw: HashMap<String, u64>,
 }
 
 /// How the values of a dataset or attribute are held in memory.
@@ -342,6 +418,35 @@ impl Reader<'_> {
         Ok((Mem::FixedStr { ty: mem, size, pad }, utf8))
     }
 
+    /// Read the `count` variable-length elements raw (see [`ffi::raw_vlen_type`]) and refuse
+    /// sequence lengths the file cannot hold, before libhdf5 allocates for them.
+    fn check_vlen_lengths(
+        &mut self,
+        count: u64,
+        read: &impl Fn(i64, *mut c_void) -> i32,
+        what: &str,
+    ) -> Result<()> {
+        let raw_ty = ffi::raw_vlen_type(&self.ctx, self.vlen_disk_size)?;
+        let mut raw = vec![0u8; (count as usize).saturating_mul(self.vlen_disk_size)];
+        self.ctx.check(
+            read(raw_ty.id(), raw.as_mut_ptr().cast::<c_void>()),
+            &|| format!("cannot read the string references of {what}"),
+        )?;
+        let mut total = 0u64;
+        for element in raw.chunks_exact(self.vlen_disk_size) {
+            let len = u64::from(u32::from_le_bytes([
+                element[0], element[1], element[2], element[3],
+            ]));
+            total = total.saturating_add(len);
+            if len > self.file_len || total > self.file_budget {
+                return Err(self.ctx.fail(format!(
+                    "{what} declares a string of {len} bytes ({total} in all), more than the file holds"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Read `count` strings with `read(mem_type, buf)`, charging their bytes to the file budget.
     fn read_strings(
         &mut self,
@@ -359,6 +464,7 @@ impl Reader<'_> {
                         "{what} declares {count} strings, more than the file can hold"
                     )));
                 }
+                self.check_vlen_lengths(count, &read, what)?;
                 let mut ptrs: Vec<*mut c_char> = vec![ptr::null_mut(); count as usize];
                 let ret = read(ty.id(), ptrs.as_mut_ptr().cast::<c_void>());
                 let mut out = Vec::with_capacity(ptrs.len());
@@ -462,6 +568,13 @@ impl Reader<'_> {
         let attrs = self.attrs(did, path)?;
         let (dtype, mem) = self.dataset_type(&ty, &attrs, &what)?;
 
+        // Large, contiguous, unfiltered, in memory byte order: read after the file is closed.
+        let raw = layout == "contiguous"
+            && offset != HADDR_UNDEF
+            && filters == 0
+            && dtype != DType::Bool
+            && stored_bytes >= RAW_READ_MIN
+            && matches!(&mem, Mem::Fixed(m) if unsafe { h5t::H5Tequal(ty.id(), m.id()) } > 0);
         let data = if self.with_data {
             Some(self.dataset_values(
                 did,
@@ -473,6 +586,7 @@ impl Reader<'_> {
                     in_file: layout == "compact"
                         || (layout == "contiguous" && offset != HADDR_UNDEF),
                     stored_bytes,
+                    raw_offset: raw.then_some(offset),
                 },
                 &what,
             )?)
@@ -613,6 +727,15 @@ impl Reader<'_> {
                 self.ctx
                     .fail(format!("{what}: cannot allocate {n} bytes for its values"))
             })?;
+            if let Some(offset) = place.raw_offset.filter(|&o| {
+                o.checked_add(declared)
+                    .is_some_and(|end| end <= self.file_len)
+            }) {
+                buf.resize(n, 0);
+                self.raw
+                    .insert(what.trim_start_matches("dataset ").to_string(), offset);
+                return Ok(TensorData::Bytes(Cow::Owned(buf)));
+            }
             if n > 0 {
                 let ret = unsafe {
                     H5Dread(
@@ -642,6 +765,11 @@ impl Reader<'_> {
                     "{what} declares {count} strings, more than the file can hold"
                 )));
             }
+            self.check_vlen_lengths(
+                count,
+                &|m, buf| unsafe { H5Dread(did, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) },
+                what,
+            )?;
             let mut need: hsize_t = 0;
             self.ctx.check(
                 unsafe { H5Dvlen_get_buf_size(did, ty.id(), space.id(), &mut need) },
@@ -696,6 +824,8 @@ struct DataPlace {
     in_file: bool,
     /// Bytes the values occupy in the file.
     stored_bytes: u64,
+    /// Where the bytes start, when they are to be read directly (see [`read_raw`]).
+    raw_offset: Option<u64>,
 }
 
 /// Strip the padding of a fixed-length string.

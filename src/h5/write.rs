@@ -1,6 +1,7 @@
 //! Writing an [`H5Group`] tree as an HDF5 file the way h5py writes Keras files.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::ffi::CString;
 use std::fs::File;
 use std::os::raw::{c_char, c_void};
@@ -8,15 +9,20 @@ use std::path::Path;
 use std::ptr;
 
 use hdf5_sys::h5a::{H5Acreate2, H5Awrite};
-use hdf5_sys::h5d::{H5D_layout_t, H5Dcreate2, H5Dwrite};
+use hdf5_sys::h5d::{
+    H5D_alloc_time_t, H5D_fill_time_t, H5D_layout_t, H5Dcreate2, H5Dget_offset, H5Dwrite,
+};
 use hdf5_sys::h5f::{H5Fcreate, H5F_ACC_TRUNC};
 use hdf5_sys::h5g::{H5Gcreate2, H5Gopen2};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::{
-    H5Pcreate, H5Pset_layout, H5Pset_obj_track_times, H5P_CLS_FILE_CREATE, H5P_DEFAULT,
+    H5Pcreate, H5Pset_alloc_time, H5Pset_fill_time, H5Pset_layout, H5Pset_obj_track_times,
+    H5P_CLS_FILE_CREATE, H5P_DEFAULT,
 };
 use hdf5_sys::h5s::H5S_ALL;
 use hdf5_sys::h5t::{self, H5T_str_t};
+use rayon::prelude::*;
+use std::os::unix::fs::FileExt;
 
 use super::ffi::{self, Ctx, Id, Kind, Mode};
 use super::{
@@ -30,29 +36,43 @@ use crate::tensor::{DType, TensorData};
 /// Bytes a variable-length string takes in an object header (a global heap ID).
 const VLEN_HEADER_BYTES: usize = 16;
 
+/// Datasets at least this large get their space allocated by libhdf5 but their bytes written by
+/// us, after libhdf5 has closed the file: positional writes in parallel, outside the library's
+/// global lock (libhdf5 writes through one serialised path).
+const RAW_WRITE_MIN: usize = 1 << 20;
+
 pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
     // Caller errors surface before anything touches the disk.
     validate_group(root, "/")?;
     let tmp = fsutil::temp_sibling(path);
     // Creating the file with std first gives proper OS errors (missing directory, permissions).
     File::create_new(&tmp).at(path)?;
+    let writer = Writer {
+        ctx: Ctx {
+            path,
+            mode: Mode::Write,
+        },
+        raw: RefCell::new(Vec::new()),
+    };
     let result = ffi::path_cstring(&tmp)
-        .and_then(|ctmp| {
-            ffi::locked(|| {
-                Writer {
-                    ctx: Ctx {
-                        path,
-                        mode: Mode::Write,
-                    },
-                }
-                .file(&ctmp, root)
-            })
-        })
+        .and_then(|ctmp| ffi::locked(|| writer.file(&ctmp, root)))
+        .and_then(|()| write_raw(&tmp, path, writer.raw.into_inner()))
         .and_then(|()| std::fs::rename(&tmp, path).at(path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Fill the space libhdf5 allocated for the large datasets, in parallel.
+fn write_raw(tmp: &Path, path: &Path, raw: Vec<(u64, Cow<'_, [u8]>)>) -> Result<()> {
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let file = std::fs::OpenOptions::new().write(true).open(tmp).at(path)?;
+    raw.par_iter()
+        .try_for_each(|(offset, bytes)| file.write_all_at(bytes, *offset))
+        .at(path)
 }
 
 /// An attribute as it goes to disk.
@@ -237,12 +257,14 @@ fn child_path(parent: &str, name: &str) -> String {
     }
 }
 
-struct Writer<'p> {
+struct Writer<'p, 'd> {
     ctx: Ctx<'p>,
+    /// `(file offset, bytes)` of datasets whose bytes are written after libhdf5 closes the file.
+    raw: RefCell<Vec<(u64, Cow<'d, [u8]>)>>,
 }
 
-impl Writer<'_> {
-    fn file(&self, ctmp: &CString, root: &H5Group<'_>) -> Result<()> {
+impl<'d> Writer<'_, 'd> {
+    fn file(&self, ctmp: &CString, root: &'d H5Group<'d>) -> Result<()> {
         let ctx = &self.ctx;
         let fapl = ffi::fapl(ctx)?;
         let fcpl = ctx.own(
@@ -266,10 +288,25 @@ impl Writer<'_> {
             unsafe { H5Pset_layout(dcpl.id(), H5D_layout_t::H5D_CONTIGUOUS) },
             &|| "cannot set contiguous layout".into(),
         )?;
+        // Large datasets: space allocated at creation, no fill values written (we write the bytes).
+        let raw_dcpl = ffi::ocpl(ctx, true)?;
+        ctx.check(
+            unsafe { H5Pset_layout(raw_dcpl.id(), H5D_layout_t::H5D_CONTIGUOUS) },
+            &|| "cannot set contiguous layout".into(),
+        )?;
+        ctx.check(
+            unsafe { H5Pset_alloc_time(raw_dcpl.id(), H5D_alloc_time_t::H5D_ALLOC_TIME_EARLY) },
+            &|| "cannot set early allocation".into(),
+        )?;
+        ctx.check(
+            unsafe { H5Pset_fill_time(raw_dcpl.id(), H5D_fill_time_t::H5D_FILL_TIME_NEVER) },
+            &|| "cannot turn off fill values".into(),
+        )?;
         let props = Props {
             lcpl: lcpl.id(),
             gcpl: gcpl.id(),
             dcpl: dcpl.id(),
+            raw_dcpl: raw_dcpl.id(),
         };
         {
             let rootg = ctx.own(
@@ -279,11 +316,11 @@ impl Writer<'_> {
             )?;
             self.group(rootg.id(), root, "/", &props)?;
         }
-        drop((lcpl, gcpl, dcpl));
+        drop((lcpl, gcpl, dcpl, raw_dcpl));
         file.close(ctx, &|| "cannot finish writing the HDF5 file".into())
     }
 
-    fn group(&self, gid: hid_t, g: &H5Group<'_>, path: &str, props: &Props) -> Result<()> {
+    fn group(&self, gid: hid_t, g: &'d H5Group<'d>, path: &str, props: &Props) -> Result<()> {
         self.attrs(gid, &g.attrs, path)?;
         for (name, child) in &g.children {
             let cname = ffi::cstring(name)?;
@@ -309,13 +346,15 @@ impl Writer<'_> {
         &self,
         gid: hid_t,
         cname: &CString,
-        d: &H5Dataset<'_>,
+        d: &'d H5Dataset<'d>,
         path: &str,
         props: &Props,
     ) -> Result<()> {
         let ctx = &self.ctx;
         let ty = dataset_type(ctx, d.dtype)?;
         let space = ffi::dataspace(ctx, (!d.shape.is_empty()).then_some(d.shape.as_slice()))?;
+        let raw = matches!(&d.data, Some(TensorData::Bytes(b)) if b.len() >= RAW_WRITE_MIN);
+        let dcpl = if raw { props.raw_dcpl } else { props.dcpl };
         let did = ctx.own(
             unsafe {
                 H5Dcreate2(
@@ -324,7 +363,7 @@ impl Writer<'_> {
                     ty.id(),
                     space.id(),
                     props.lcpl,
-                    props.dcpl,
+                    dcpl,
                     H5P_DEFAULT,
                 )
             },
@@ -334,12 +373,22 @@ impl Writer<'_> {
         let what = || format!("cannot write dataset {path}");
         match &d.data {
             Some(TensorData::Bytes(bytes)) if !bytes.is_empty() => {
-                let bytes: Cow<'_, [u8]> = if d.dtype == DType::Bool && bytes.iter().any(|&b| b > 1)
+                let bytes: Cow<'d, [u8]> = if d.dtype == DType::Bool && bytes.iter().any(|&b| b > 1)
                 {
                     Cow::Owned(bytes.iter().map(|&b| u8::from(b != 0)).collect())
                 } else {
                     Cow::Borrowed(bytes.as_ref())
                 };
+                // SAFETY: `did` is a valid, open dataset id owned by this function.
+                let offset = if raw {
+                    unsafe { H5Dget_offset(did.id()) }
+                } else {
+                    u64::MAX
+                };
+                if offset != u64::MAX {
+                    self.raw.borrow_mut().push((offset, bytes));
+                    return self.attrs(did.id(), &d.attrs, path);
+                }
                 ctx.check(
                     unsafe {
                         H5Dwrite(
@@ -485,6 +534,8 @@ struct Props {
     lcpl: hid_t,
     gcpl: hid_t,
     dcpl: hid_t,
+    /// `dcpl` with early allocation and no fill: for datasets written by [`write_raw`].
+    raw_dcpl: hid_t,
 }
 
 /// The file (and memory) type of a dataset of `dtype`, as h5py creates it.

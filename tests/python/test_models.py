@@ -285,3 +285,21 @@ def test_truncated_saved_model_pb(saved: Path, tmp_path: Path):
 def test_missing_file(tmp_path: Path):
     with pytest.raises(FileNotFoundError):
         kerasafe.load_model(tmp_path / "nothing.keras")
+
+
+def test_large_datasets_written_outside_libhdf5_read_back_everywhere(tmp_path: Path):
+    # Datasets of 1 MiB and more are allocated by libhdf5 and filled by our parallel writer.
+    h5py = pytest.importorskip("h5py")
+    model = keras.Sequential([keras.Input((1024,)), keras.layers.Dense(1024), keras.layers.Dense(3)])
+    models.randomize(model)
+    kerasafe.save_weights(model, tmp_path / "big.weights.h5")
+    kerasafe.save_model(model, tmp_path / "big.h5")
+    with h5py.File(tmp_path / "big.weights.h5") as f:
+        np.testing.assert_array_equal(f["layers/dense/vars/0"][...], np.asarray(model.layers[0].kernel))
+    with h5py.File(tmp_path / "big.h5") as f:
+        name = model.layers[0].kernel.path
+        np.testing.assert_array_equal(f[f"model_weights/{model.layers[0].name}/{name}"][...], np.asarray(model.layers[0].kernel))
+    fresh = keras.Sequential([keras.Input((1024,)), keras.layers.Dense(1024), keras.layers.Dense(3)])
+    fresh.load_weights(tmp_path / "big.weights.h5")
+    x = np.ones((1, 1024), "float32")
+    np.testing.assert_array_equal(np.asarray(fresh(x)), np.asarray(model(x)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import checkpoint, errors
 from ._core import __version__
+from ._inspect import inspect
 from .api import load_model, load_weights, save_model, save_weights
 from .artifacts import Artifact, Report, list_versions, load_artifact, prune, save_artifact, verify_artifact
 from .registry import custom_object_scope, get_registered_name, get_registered_object, register_serializable, scan
@@ -27,6 +28,7 @@ __all__ = [
     "list_versions",
     "prune",
     "compare_outputs",
+    "inspect",
     "register_serializable",
     "custom_object_scope",
     "get_registered_object",

@@ -159,6 +159,18 @@ def run(out_dir: str | os.PathLike[str] = "artifacts", *, echo: Callable[[str], 
             if not row.resumed:
                 row.note = f"after one more step weights differ by {worst:.2e}"
 
+    # The SavedModel also serves through TensorFlow alone (what TF Serving and converters use).
+    serving_ok = True
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        sm_path = next(r.path for r in rows if r.format == "savedmodel")
+        serve = tf.saved_model.load(sm_path).signatures["serving_default"]
+        served = next(iter(serve(features=tf.constant(x_test)).values()))
+        serving_diff = float(np.max(np.abs(y_before - np.asarray(served))))
+        serving_ok = serving_diff < TOLERANCE
+        echo(f"serving signature: tf.saved_model.load(...).signatures['serving_default'] max_abs_diff {serving_diff:.2e}")
+
     # A fresh interpreter that only imports the module defining the custom objects.
     proc = subprocess.run([sys.executable, "-c", FRESH_PROCESS_CHECK, str(root), "keras"], capture_output=True, text=True, timeout=600)
     fresh_ok = False
@@ -171,7 +183,7 @@ def run(out_dir: str | os.PathLike[str] = "artifacts", *, echo: Callable[[str], 
         echo(f"fresh process check failed:\n{proc.stderr[-2000:]}")
 
     _print_table(rows, echo)
-    failed = [r.format for r in rows if not r.ok] + ([] if fresh_ok else ["fresh-process reload"])
+    failed = [r.format for r in rows if not r.ok] + ([] if fresh_ok else ["fresh-process reload"]) + ([] if serving_ok else ["serving signature"])
     if failed:
         echo(f"FAILED: {', '.join(failed)}")
         return 1

@@ -19,6 +19,7 @@ def test_kerasafe_demo_runs_and_checks_everything(tmp_path: Path):
         assert (tmp_path / "out" / "my_model" / fmt / "v1" / "metadata.json").is_file()
     assert "fresh process: keras artifact reloaded with loss WeightedMSE" in out
     assert "training resumes exactly" in out
+    assert "serving signature: tf.saved_model.load(...).signatures['serving_default'] max_abs_diff 0.00e+00" in out
     # a second run adds v2 and never overwrites v1
     proc = subprocess.run([exe, "demo", str(tmp_path / "out")], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0

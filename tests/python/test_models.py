@@ -303,3 +303,12 @@ def test_large_datasets_written_outside_libhdf5_read_back_everywhere(tmp_path: P
     fresh.load_weights(tmp_path / "big.weights.h5")
     x = np.ones((1, 1024), "float32")
     np.testing.assert_array_equal(np.asarray(fresh(x)), np.asarray(model(x)))
+
+
+def test_keras_export_loads_for_inference(tmp_path: Path):
+    model = trained("cnn")
+    model.export(str(tmp_path / "exported"), verbose=False)
+    loaded = kerasafe.load_model(tmp_path / "exported")
+    assert type(loaded).__name__ == "InferenceModel"
+    x = models.sample_input("cnn")[0]
+    np.testing.assert_allclose(np.asarray(loaded(x)), models.predict(model, "cnn")[0], atol=1e-6)

@@ -8,16 +8,18 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
 from . import _core
 from ._dtypes import name_of, to_numpy
-from .errors import FormatError, InvalidArgumentError
+from .errors import FormatError, InvalidArgumentError, NotFoundError
 
 __all__ = ["write", "read", "list_variables", "OBJECT_GRAPH_KEY"]
 
@@ -71,10 +73,28 @@ def read(prefix: PathLike, names: Iterable[str] | None = None) -> dict[str, np.n
     return read_from(reader, prefix, names)
 
 
+# Buffers up to this size are allocated without looking at the data files (the core then reports
+# a truncated or missing file precisely); larger ones must fit in the data files.
+_TRUST_BYTES = 64 << 20
+
+
+def _data_bytes(prefix: PathLike) -> int | None:
+    """Total size of ``PREFIX.data-*-of-*`` (None without any): no tensor holds more bytes."""
+    base = Path(os.fspath(prefix))
+    total = None
+    for p in base.parent.glob(f"{glob.escape(base.name)}.data-*-of-*"):
+        try:
+            total = (total or 0) + p.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
 def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """:func:`read` on an opened ``_core.CheckpointReader``."""
     entries = {e[0]: e for e in reader.entries()}
     wanted = list(entries) if names is None else list(names)
+    data_bytes = _data_bytes(prefix)
     out: dict[str, np.ndarray] = {}
     fixed_names: list[str] = []
     buffers: list[np.ndarray] = []
@@ -82,7 +102,15 @@ def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None)
         entry = entries.get(name)
         if entry is None:
             raise FormatError(f"{os.fspath(prefix)}.index: no tensor named {name!r} in the checkpoint")
-        _, shape, dtype, _size = entry
+        _, shape, dtype, size = entry
+        if size > max(data_bytes or 0, _TRUST_BYTES):
+            # Before allocating: a hostile index can declare terabytes. The core checks every
+            # tensor against its data file, but only once the buffer exists.
+            if data_bytes is None:
+                raise NotFoundError(f"{os.fspath(prefix)}.data-*: the checkpoint has no data file for tensor {name!r}")
+            raise FormatError(
+                f"{os.fspath(prefix)}.index: tensor {name!r} declares {size} bytes but the checkpoint's data files hold {data_bytes} (truncated?)"
+            )
         if dtype == "string":
             items = reader.read_strings(name)
             arr = np.empty(len(items), dtype=object)

@@ -1,0 +1,59 @@
+//! Inputs the fuzz targets (`fuzz/`) found, kept under `tests/corpus/regressions/`: each must be
+//! refused with an error — no panic, no hang, no huge allocation.
+
+use std::path::{Path, PathBuf};
+
+use kerasafe::{h5, Error};
+
+fn regressions() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/regressions")
+}
+
+/// Peak resident memory of this process (`VmHWM`), in KiB; `None` off Linux.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// An 11 KB HDF5 file whose variable-length string attribute declares a sequence length near
+/// 4 GiB: libhdf5 allocated and zeroed that much before noticing the heap object is short
+/// (4.2 GB peak RSS, 9 s). The lengths are now read raw and refused first.
+#[test]
+fn h5_vlen_attribute_with_a_4gib_length_is_refused_cheaply() {
+    let path = regressions().join("h5_vlen_attr_4gib_length.h5");
+    for read in [h5::read_structure, h5::read_file] {
+        match read(&path) {
+            Err(Error::Format { msg, .. }) => assert!(
+                msg.contains("more than the file holds"),
+                "unexpected message: {msg}"
+            ),
+            other => panic!("expected a format error, got {other:?}"),
+        }
+    }
+    if let Some(peak) = peak_rss_kib() {
+        assert!(peak < 512 * 1024, "peak RSS {peak} KiB");
+    }
+}
+
+/// An 11 KB HDF5 file whose metadata declares a 40 GB cache entry: libhdf5 mallocs the size
+/// before reading. The request fails (or stays untouched under overcommit) and the open must
+/// end in a format error naming the file, without using the memory.
+#[test]
+fn h5_metadata_entry_with_a_40gib_size_is_a_format_error() {
+    let path = regressions().join("h5_metadata_entry_40gib_size.h5");
+    for read in [h5::read_structure, h5::read_file] {
+        match read(&path) {
+            Err(e @ Error::Format { .. }) => {
+                assert!(
+                    e.to_string().contains("h5_metadata_entry_40gib_size.h5"),
+                    "{e}"
+                )
+            }
+            other => panic!("expected a format error, got {other:?}"),
+        }
+    }
+    if let Some(peak) = peak_rss_kib() {
+        assert!(peak < 512 * 1024, "peak RSS {peak} KiB");
+    }
+}

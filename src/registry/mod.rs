@@ -24,8 +24,6 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -503,49 +501,8 @@ fn quoted(names: &[String]) -> String {
 /// Parse a config written by Python's `json.dumps`, which may contain `NaN`, `Infinity` and
 /// `-Infinity` (spec §6 item 26); they become `null` (the registry never needs their values).
 pub fn parse_config(text: &str) -> Result<Value> {
-    serde_json::from_str(&non_finite_to_null(text))
+    serde_json::from_str(&crate::savedmodel::keras::non_finite_to_null(text))
         .map_err(|e| Error::format(format!("config is not valid JSON: {e}")))
-}
-
-/// Replace `NaN`, `Infinity` and `-Infinity` outside JSON strings with `null`.
-fn non_finite_to_null(s: &str) -> Cow<'_, str> {
-    if !s.contains("NaN") && !s.contains("Infinity") {
-        return Cow::Borrowed(s);
-    }
-    const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
-    let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let (mut in_string, mut start, mut i) = (false, 0, 0);
-    while i < b.len() {
-        let c = b[i];
-        if in_string {
-            match c {
-                b'\\' => i += 2,
-                b'"' => {
-                    in_string = false;
-                    i += 1;
-                }
-                _ => i += 1,
-            }
-            continue;
-        }
-        if c == b'"' {
-            in_string = true;
-            i += 1;
-            continue;
-        }
-        if let Some(t) = TOKENS.iter().find(|t| b[i..].starts_with(t.as_bytes())) {
-            // Tokens are ASCII, so `start..i` and `i + t.len()` are char boundaries.
-            out.push_str(&s[start..i]);
-            out.push_str("null");
-            i += t.len();
-            start = i;
-            continue;
-        }
-        i += 1;
-    }
-    out.push_str(&s[start.min(s.len())..]);
-    Cow::Owned(out)
 }
 
 /// One document for the nodes of `keras_metadata.pb`: `{node_path: metadata JSON}` (nodes with

@@ -86,8 +86,9 @@ impl KerasMetadataNode {
     }
 }
 
-/// Replace `NaN`, `Infinity` and `-Infinity` outside JSON strings with `null`.
-fn non_finite_to_null(s: &str) -> Cow<'_, str> {
+/// Replace `NaN`, `Infinity` and `-Infinity` outside JSON strings with `null` (Python's
+/// `json.dumps` writes them; the registry parses configs through this too).
+pub(crate) fn non_finite_to_null(s: &str) -> Cow<'_, str> {
     if !s.contains("NaN") && !s.contains("Infinity") {
         return Cow::Borrowed(s);
     }

@@ -104,31 +104,31 @@ pub fn build(keys: &[(String, String)]) -> Result<Vec<u8>> {
     Ok(TrackableObjectGraph { nodes }.encode_to_vec())
 }
 
-/// Parse a serialized graph and list every attribute under the path of the first (breadth-first)
-/// route to its node, as TF names objects.
-pub fn attributes(bytes: &[u8]) -> Result<Vec<Attribute>> {
-    let graph = TrackableObjectGraph::decode(bytes).map_err(|e| {
-        Error::format(format!(
-            "object graph is not a valid TrackableObjectGraph: {e}"
-        ))
-    })?;
-    let n = graph.nodes.len();
+/// Per node: the unescaped edge names from the root, `None` when unreachable.
+pub type ObjectPaths = Vec<Option<Vec<String>>>;
+
+/// Breadth-first from node 0, visiting each node's `children` in order (the route TensorFlow
+/// names objects by): the unescaped edge names to every node (`None` if unreachable) and the
+/// order nodes were reached in. Shared by checkpoint object graphs and SavedModel object graphs.
+pub fn breadth_first_paths(children: &[&[ObjectReference]]) -> Result<(ObjectPaths, Vec<usize>)> {
+    let n = children.len();
+    let mut path: ObjectPaths = vec![None; n];
+    let mut order = Vec::with_capacity(n);
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok((path, order));
     }
-    let mut path: Vec<Option<Vec<String>>> = vec![None; n];
     path[0] = Some(Vec::new());
     let mut queue = VecDeque::from([0usize]);
-    let mut out = Vec::new();
     while let Some(id) = queue.pop_front() {
+        order.push(id);
         let here = path[id].clone().unwrap_or_default();
-        for child in &graph.nodes[id].children {
+        for child in children[id] {
             let c = usize::try_from(child.node_id)
                 .ok()
                 .filter(|&c| c < n)
                 .ok_or_else(|| {
                     Error::format(format!(
-                        "object graph edge {:?} points at node {} of {n}",
+                        "object graph node {id}: edge {:?} points at node {} of {n}",
                         child.local_name, child.node_id
                     ))
                 })?;
@@ -139,6 +139,24 @@ pub fn attributes(bytes: &[u8]) -> Result<Vec<Attribute>> {
                 queue.push_back(c);
             }
         }
+    }
+    Ok((path, order))
+}
+
+/// Parse a serialized graph and list every attribute under the path of the first (breadth-first)
+/// route to its node, as TF names objects.
+pub fn attributes(bytes: &[u8]) -> Result<Vec<Attribute>> {
+    let graph = TrackableObjectGraph::decode(bytes).map_err(|e| {
+        Error::format(format!(
+            "object graph is not a valid TrackableObjectGraph: {e}"
+        ))
+    })?;
+    let children: Vec<&[ObjectReference]> =
+        graph.nodes.iter().map(|n| n.children.as_slice()).collect();
+    let (paths, order) = breadth_first_paths(&children)?;
+    let mut out = Vec::new();
+    for id in order {
+        let here = paths[id].clone().unwrap_or_default();
         for a in &graph.nodes[id].attributes {
             out.push(Attribute {
                 path: here.clone(),

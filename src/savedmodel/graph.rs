@@ -1,43 +1,17 @@
 //! The `SavedObjectGraph`: object paths, node kinds, and the link between variable nodes and
 //! the `variables/` bundle (spec §2.3, §2.4, §1.8.2).
 
-use std::collections::VecDeque;
-
 use super::proto::{saved_object::Kind, SavedObject, SavedObjectGraph, TensorShapeProto};
-use crate::checkpoint::object_graph::{escape, ATTRIBUTES};
+use crate::checkpoint::object_graph::{breadth_first_paths, escape, ATTRIBUTES};
+use crate::checkpoint::proto::ObjectReference;
 use crate::error::{Error, Result};
 
 /// Unescaped edge names from the root to every node, found breadth-first from node 0 visiting
 /// `children` in order (the route TensorFlow names objects by); `None` for unreachable nodes.
 pub fn object_paths(graph: &SavedObjectGraph) -> Result<Vec<Option<Vec<String>>>> {
-    let n = graph.nodes.len();
-    let mut path: Vec<Option<Vec<String>>> = vec![None; n];
-    if n == 0 {
-        return Ok(path);
-    }
-    path[0] = Some(Vec::new());
-    let mut queue = VecDeque::from([0usize]);
-    while let Some(id) = queue.pop_front() {
-        let here = path[id].clone().unwrap_or_default();
-        for child in &graph.nodes[id].children {
-            let c = usize::try_from(child.node_id)
-                .ok()
-                .filter(|&c| c < n)
-                .ok_or_else(|| {
-                    Error::format(format!(
-                        "object graph node {id}: edge {:?} points at node {} of {n}",
-                        child.local_name, child.node_id
-                    ))
-                })?;
-            if path[c].is_none() {
-                let mut p = here.clone();
-                p.push(child.local_name.clone());
-                path[c] = Some(p);
-                queue.push_back(c);
-            }
-        }
-    }
-    Ok(path)
+    let children: Vec<&[ObjectReference]> =
+        graph.nodes.iter().map(|n| n.children.as_slice()).collect();
+    Ok(breadth_first_paths(&children)?.0)
 }
 
 /// The bundle key holding the value of the variable at `path` (unescaped edge names):

@@ -17,7 +17,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, _remote
 from ._dtypes import name_of, to_numpy
 from .errors import FormatError, InvalidArgumentError, NotFoundError
 
@@ -50,12 +50,17 @@ def _as_values(name: str, value: Any) -> tuple[str, str, list[int], Any]:
     return (name, name_of(arr.dtype), shape, flat)
 
 
-def write(prefix: PathLike, tensors: Mapping[str, Any]) -> None:
+def write(prefix: PathLike, tensors: Mapping[str, Any], *, storage_options: Mapping[str, Any] | None = None) -> None:
     """Write ``tensors`` (name → array-like) as a single-shard TF checkpoint at ``prefix``.
 
     Files are written under temporary names and renamed, so readers never see half a checkpoint.
-    String arrays (``bytes``/``str`` objects) are stored as ``DT_STRING``.
+    String arrays (``bytes``/``str`` objects) are stored as ``DT_STRING``. ``prefix`` may be an
+    ``s3://``, ``gs://`` or ``az://`` URL (``storage_options`` as in :func:`kerasafe.save_artifact`).
     """
+    if _remote.is_remote(prefix):
+        with _remote.writing_prefix(str(prefix), storage_options) as local:
+            write(local, tensors)
+        return
     _core.checkpoint_write(os.fspath(prefix), [_as_values(str(k), v) for k, v in tensors.items()])
 
 
@@ -63,12 +68,15 @@ def _reader(prefix: PathLike) -> Any:
     return _core.CheckpointReader(os.fspath(prefix))
 
 
-def read(prefix: PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def read(prefix: PathLike, names: Iterable[str] | None = None, *, storage_options: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
     """Read all tensors of a checkpoint, or just ``names``; every tensor's CRC32C is verified.
 
     String tensors come back as object arrays of ``bytes`` (the object graph under
-    ``_CHECKPOINTABLE_OBJECT_GRAPH`` is a scalar one).
+    ``_CHECKPOINTABLE_OBJECT_GRAPH`` is a scalar one). ``prefix`` may be an object-storage URL.
     """
+    if _remote.is_remote(prefix):
+        with _remote.reading_prefix(str(prefix), storage_options) as local:
+            return read(local, names)
     reader = _reader(prefix)
     return read_from(reader, prefix, names)
 
@@ -132,6 +140,9 @@ def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None)
     return {name: out[name] for name in wanted if name in out}
 
 
-def list_variables(prefix: PathLike) -> list[tuple[str, tuple[int, ...], str]]:
+def list_variables(prefix: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> list[tuple[str, tuple[int, ...], str]]:
     """``(name, shape, dtype)`` of every tensor, from the ``.index`` file alone."""
+    if _remote.is_remote(prefix):
+        with _remote.reading(f"{prefix}.index", storage_options) as local:
+            return list_variables(local[: -len(".index")])
     return [(name, tuple(shape), dtype) for name, shape, dtype, _ in _reader(prefix).entries()]

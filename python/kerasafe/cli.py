@@ -166,7 +166,7 @@ def _detail_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ._inspect import inspect
 
-    info = inspect(args.path)
+    info = inspect(args.path)  # URLs too: downloaded to a temporary directory first
     if args.json:
         _print_json(info)
         return 0
@@ -190,9 +190,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 # -- ls ----------------------------------------------------------------------------------------------
 
 
-def _versions_under(root: Path) -> list[Any]:
+def _versions_under(root: Path | str) -> list[Any]:
+    from . import _remote
     from .artifacts import list_versions
 
+    if isinstance(root, str):  # object storage
+        core = _remote.native()
+        return [v for name in core.remote_model_names(root.rstrip("/")) for v in sorted(list_versions(root, name), key=lambda v: v.format)]
     if not root.is_dir():
         raise KerasafeError(f"{root}: no such directory")
     out = []
@@ -204,7 +208,9 @@ def _versions_under(root: Path) -> list[Any]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    versions = _versions_under(Path(args.root))
+    from . import _remote
+
+    versions = _versions_under(args.root if _remote.is_remote(args.root) else Path(args.root))
     records = []
     for v in versions:
         validation = v.metadata.get("validation") or {}
@@ -251,9 +257,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ._inspect import locate, verify_file
     from .errors import FormatError
 
+    from . import _remote
+
     _import_modules(args.imports)
     try:
-        kind, target = locate(args.path)
+        kind, target = ("artifact", args.path) if _remote.is_remote(args.path) else locate(args.path)
     except FormatError as exc:  # a model file by name or magic that does not read: damaged
         named = args.path.lower().endswith((".h5", ".hdf5", ".keras"))
         if os.path.isfile(args.path) and (named or _core.sniff(args.path) in ("hdf5", "zip")):

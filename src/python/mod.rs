@@ -5,6 +5,8 @@ mod errors;
 #[cfg(feature = "h5")]
 mod h5;
 mod registry;
+#[cfg(feature = "s3")]
+mod remote;
 mod savedmodel;
 mod store;
 
@@ -162,5 +164,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     savedmodel::register(m)?;
     #[cfg(feature = "h5")]
     h5::register(m)?;
+    #[cfg(feature = "s3")]
+    remote::register(m)?;
+    m.add("HAS_OBJECT_STORAGE", cfg!(feature = "s3"))?;
     Ok(())
 }

@@ -114,7 +114,7 @@ pub(crate) fn walk(dir: &Path, with_metadata: bool) -> Result<Tree> {
     Ok(Tree { files, dirs })
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

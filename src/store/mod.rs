@@ -93,7 +93,7 @@ impl Drop for ActiveGuard {
 
 /// Model names and format names: 1-255 of `[A-Za-z0-9._-]`, not starting with `.` (hidden
 /// entries belong to the store).
-fn check_component(what: &str, s: &str) -> Result<()> {
+pub(crate) fn check_component(what: &str, s: &str) -> Result<()> {
     let ok = !s.is_empty()
         && s.len() <= 255
         && !s.starts_with('.')

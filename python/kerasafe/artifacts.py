@@ -19,7 +19,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core, _formats, checkpoint, keras_bridge
+from . import _core, _formats, _progress, checkpoint, keras_bridge
 from .errors import ArtifactNotFoundError, ChecksumError, FormatError, InvalidArgumentError, KerasafeError, ValidationError
 from .validation import Comparison, as_output_list, compare_outputs, comparison_from_dict
 
@@ -215,15 +215,25 @@ def save_artifact(
     version: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     reference_input: Any = None,
+    progress: bool | None = None,
 ) -> Artifact:
     """Save ``model`` as a new version under ``root/name/format/``, validated and published atomically.
 
     The reference input (given, or derived from the model's inputs) is run before saving; the
     saved copy is reloaded and run again; a difference beyond the dtype's tolerance raises
     :class:`~kerasafe.errors.ValidationError` and publishes nothing.
+
+    ``progress``: a progress bar (bytes, rate) on stderr over the writing, reading and hashing:
+    True always, False never, None (the default) as ``KERASAFE_PROGRESS`` says, else only when
+    stderr is a terminal and the job moves at least 1 GiB.
     """
     if format not in FORMATS:
         raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    with _progress.task(progress, f"kerasafe: saving {name}/{format}", lambda: _progress.model_bytes(model)):
+        return _save_artifact(model, root, name, format, version, metadata, reference_input)
+
+
+def _save_artifact(model: Any, root: PathLike, name: str, format: str, version: str | None, metadata: Mapping[str, Any] | None, reference_input: Any) -> Artifact:
     inputs = as_output_list(reference_input) if reference_input is not None else default_reference_input(model)
     expected = _run(model, inputs)
     device = _device_info()
@@ -236,7 +246,7 @@ def save_artifact(
         comparison = compare_outputs(expected, _run(reloaded, inputs))
         comparison.raise_if_failed(f"{name}/{format}: reloaded outputs")
         meta = _build_metadata(model, name, format, metadata, comparison, inputs, device)
-        published = json.loads(staged.commit(json.dumps(meta)))
+        published = json.loads(staged.commit(json.dumps(meta), progress=_progress.current()))
     except BaseException:
         staged.abort()
         raise
@@ -280,6 +290,7 @@ def load_artifact(
     verify: bool = True,
     check_outputs: bool = True,
     model: Any = None,
+    progress: bool | None = None,
 ) -> Any:
     """Load a version: resolve ``latest``, verify every file's SHA-256 before deserializing,
     load, and rerun the stored reference input (``check_outputs``). Returns the Keras model.
@@ -287,14 +298,23 @@ def load_artifact(
     ``path_or_root`` is a version directory, or a root when ``name`` is given. For the
     ``weights`` format, pass ``model`` to load into a model built from code (else the stored
     architecture is rebuilt).
+
+    ``progress``: a progress bar (bytes, rate) on stderr over the writing, reading and hashing:
+    True always, False never, None (the default) as ``KERASAFE_PROGRESS`` says, else only when
+    stderr is a terminal and the job moves at least 1 GiB.
     """
     directory = _resolve(path_or_root, name, format, version)
+    with _progress.task(progress, _progress.describe("loading", directory), lambda: _progress.path_bytes(directory)):
+        return _load_artifact(directory, format, custom_objects, verify, check_outputs, model)
+
+
+def _load_artifact(directory: Path, format: str | None, custom_objects: Mapping[str, Any] | None, verify: bool, check_outputs: bool, model: Any) -> Any:
     metadata = json.loads(_core.store_read_metadata(os.fspath(directory)))
     fmt = metadata.get("format") or format
     if fmt not in FORMATS:
         raise FormatError(f"{directory}/metadata.json: unknown format {fmt!r}")
     if verify:
-        _core.store_verify_strict(os.fspath(directory))
+        _core.store_verify_strict(os.fspath(directory), progress=_progress.current())
     loaded = _formats.load_from(fmt, directory, custom_objects=custom_objects, compile=True, model=model)
     if check_outputs:
         comparison, _ = _check_reference(loaded, directory, metadata)
@@ -302,17 +322,27 @@ def load_artifact(
     return loaded
 
 
-def verify_artifact(path: PathLike, *, check_outputs: bool = True, custom_objects: Mapping[str, Any] | None = None) -> Report:
+def verify_artifact(path: PathLike, *, check_outputs: bool = True, custom_objects: Mapping[str, Any] | None = None, progress: bool | None = None) -> Report:
     """Check a version: manifest checksums, structure, and (when Keras is importable) the
-    reference outputs. Never raises for a damaged artifact: the report says what is wrong."""
+    reference outputs. Never raises for a damaged artifact: the report says what is wrong.
+
+    ``progress``: a progress bar (bytes, rate) on stderr over the writing, reading and hashing:
+    True always, False never, None (the default) as ``KERASAFE_PROGRESS`` says, else only when
+    stderr is a terminal and the job moves at least 1 GiB.
+    """
     directory = Path(path)
+    with _progress.task(progress, _progress.describe("verifying", directory), lambda: _progress.path_bytes(directory)):
+        return _verify_artifact(directory, check_outputs, custom_objects)
+
+
+def _verify_artifact(directory: Path, check_outputs: bool, custom_objects: Mapping[str, Any] | None) -> Report:
     problems: list[str] = []
     notes: list[str] = []
     try:
         metadata = json.loads(_core.store_read_metadata(os.fspath(directory)))
     except KerasafeError as exc:
         return Report(directory, False, False, [str(exc)])
-    report = json.loads(_core.store_verify(os.fspath(directory)))
+    report = json.loads(_core.store_verify(os.fspath(directory), progress=_progress.current()))
     checksums_ok = not (report["missing"] or report["extra"] or report["size_mismatches"] or report["hash_mismatches"])
     problems += [f"missing file: {p}" for p in report["missing"]]
     problems += [f"file not in the manifest: {p}" for p in report["extra"]]

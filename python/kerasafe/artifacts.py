@@ -19,7 +19,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core, _formats, _remote, checkpoint, keras_bridge
+from . import _core, _formats, _progress, _remote, checkpoint, keras_bridge
 from .errors import ArtifactExistsError, ArtifactNotFoundError, ChecksumError, FormatError, InvalidArgumentError, KerasafeError, ValidationError
 from .validation import Comparison, as_output_list, compare_outputs, comparison_from_dict
 
@@ -219,6 +219,7 @@ def save_artifact(
     version: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     reference_input: Any = None,
+    progress: bool | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Artifact:
     """Save ``model`` as a new version under ``root/name/format/``, validated and published atomically.
@@ -231,9 +232,20 @@ def save_artifact(
     local temporary directory, claimed with a create-only put, uploaded, and committed by its
     ``metadata.json`` landing last. Credentials come from the environment or
     ``storage_options`` (``object_store`` keys such as ``aws_endpoint``, ``aws_region``).
+
+    ``progress``: a progress bar (bytes, rate) on stderr over the writing, reading and hashing:
+    True always, False never, None (the default) as ``KERASAFE_PROGRESS`` says, else only when
+    stderr is a terminal and the job moves at least 1 GiB.
     """
     if format not in FORMATS:
         raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    with _progress.task(progress, f"kerasafe: saving {name}/{format}", lambda: _progress.model_bytes(model)):
+        return _save_artifact(model, root, name, format, version, metadata, reference_input, storage_options)
+
+
+def _save_artifact(
+    model: Any, root: PathLike, name: str, format: str, version: str | None, metadata: Mapping[str, Any] | None, reference_input: Any, storage_options: Mapping[str, Any] | None
+) -> Artifact:
     remote = _remote.is_remote(root)
     if remote and version is not None and _remote.exists(f"{str(root).rstrip('/')}/{name}/{format}/{version}", storage_options):
         raise ArtifactExistsError(f"{root}/{name}/{format}/{version}: exists; versions are never overwritten")
@@ -262,7 +274,7 @@ def save_artifact(
     staged = _core.store_begin(os.fspath(root), name, format, version)
     try:
         comparison, meta = build(Path(staged.path))
-        published = json.loads(staged.commit(json.dumps(meta)))
+        published = json.loads(staged.commit(json.dumps(meta), progress=_progress.current()))
     except BaseException:
         staged.abort()
         raise
@@ -310,6 +322,7 @@ def load_artifact(
     verify: bool = True,
     check_outputs: bool = True,
     model: Any = None,
+    progress: bool | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
     """Load a version: resolve ``latest``, verify every file's SHA-256 before deserializing,
@@ -320,20 +333,28 @@ def load_artifact(
     against the manifest while it streams in, and removed after loading). For the ``weights``
     format, pass ``model`` to load into a model built from code (else the stored architecture is
     rebuilt).
+
+    ``progress``: a progress bar (bytes, rate) on stderr over the writing, reading and hashing:
+    True always, False never, None (the default) as ``KERASAFE_PROGRESS`` says, else only when
+    stderr is a terminal and the job moves at least 1 GiB.
     """
     location = _resolve(path_or_root, name, format, version, storage_options)
     if isinstance(location, str):
         with _remote.scratch() as tmp:
             # The download checks every file's size and SHA-256 against the manifest.
             _remote.native().remote_download_version(location, str(tmp), _remote.options(storage_options))
-            return load_artifact(tmp, format=format, custom_objects=custom_objects, verify=False, check_outputs=check_outputs, model=model)
-    directory = location
+            return load_artifact(tmp, format=format, custom_objects=custom_objects, verify=False, check_outputs=check_outputs, model=model, progress=progress)
+    with _progress.task(progress, _progress.describe("loading", location), lambda: _progress.path_bytes(location)):
+        return _load_artifact(location, format, custom_objects, verify, check_outputs, model)
+
+
+def _load_artifact(directory: Path, format: str | None, custom_objects: Mapping[str, Any] | None, verify: bool, check_outputs: bool, model: Any) -> Any:
     metadata = json.loads(_core.store_read_metadata(os.fspath(directory)))
     fmt = metadata.get("format") or format
     if fmt not in FORMATS:
         raise FormatError(f"{directory}/metadata.json: unknown format {fmt!r}")
     if verify:
-        _core.store_verify_strict(os.fspath(directory))
+        _core.store_verify_strict(os.fspath(directory), progress=_progress.current())
     loaded = _formats.load_from(fmt, directory, custom_objects=custom_objects, compile=True, model=model)
     if check_outputs:
         comparison, _ = _check_reference(loaded, directory, metadata)
@@ -346,20 +367,31 @@ def verify_artifact(
     *,
     check_outputs: bool = True,
     custom_objects: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Report:
     """Check a version: manifest checksums, structure, and (when Keras is importable) the
     reference outputs. Never raises for a damaged artifact: the report says what is wrong.
     ``path`` may be an object-storage URL (objects are hashed as they stream; the reference
-    rerun downloads the version to a temporary directory)."""
+    rerun downloads the version to a temporary directory).
+
+    ``progress``: a progress bar (bytes, rate) on stderr over the writing, reading and hashing:
+    True always, False never, None (the default) as ``KERASAFE_PROGRESS`` says, else only when
+    stderr is a terminal and the job moves at least 1 GiB.
+    """
     if _remote.is_remote(path):
         return _verify_remote(str(path).rstrip("/"), check_outputs, custom_objects, storage_options)
     directory = Path(path)
+    with _progress.task(progress, _progress.describe("verifying", directory), lambda: _progress.path_bytes(directory)):
+        return _verify_local(directory, check_outputs, custom_objects)
+
+
+def _verify_local(directory: Path, check_outputs: bool, custom_objects: Mapping[str, Any] | None) -> Report:
     try:
         metadata = json.loads(_core.store_read_metadata(os.fspath(directory)))
     except KerasafeError as exc:
         return Report(directory, False, False, [str(exc)])
-    report = json.loads(_core.store_verify(os.fspath(directory)))
+    report = json.loads(_core.store_verify(os.fspath(directory), progress=_progress.current()))
     return _finish_verify(directory, directory, metadata, report, check_outputs, custom_objects)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core, _remote
+from . import _core, _progress, _remote
 from ._dtypes import name_of, to_numpy
 from .errors import FormatError, InvalidArgumentError, NotFoundError
 
@@ -50,35 +50,52 @@ def _as_values(name: str, value: Any) -> tuple[str, str, list[int], Any]:
     return (name, name_of(arr.dtype), shape, flat)
 
 
-def write(prefix: PathLike, tensors: Mapping[str, Any], *, storage_options: Mapping[str, Any] | None = None) -> None:
+def _nbytes(values: tuple[str, str, list[int], Any]) -> int:
+    data = values[3]
+    return int(data.nbytes) if isinstance(data, np.ndarray) else sum(len(b) for b in data)
+
+
+def write(
+    prefix: PathLike, tensors: Mapping[str, Any], *, progress: bool | None = None, storage_options: Mapping[str, Any] | None = None
+) -> None:
     """Write ``tensors`` (name → array-like) as a single-shard TF checkpoint at ``prefix``.
 
     Files are written under temporary names and renamed, so readers never see half a checkpoint.
     String arrays (``bytes``/``str`` objects) are stored as ``DT_STRING``. ``prefix`` may be an
     ``s3://``, ``gs://`` or ``az://`` URL (``storage_options`` as in :func:`kerasafe.save_artifact`).
+
+    ``progress``: draw a progress bar on stderr (True), never (False), or (None) as
+    ``KERASAFE_PROGRESS`` says, else only for 1 GiB or more when stderr is a terminal.
     """
     if _remote.is_remote(prefix):
         with _remote.writing_prefix(str(prefix), storage_options) as local:
-            write(local, tensors)
+            write(local, tensors, progress=progress)
         return
-    _core.checkpoint_write(os.fspath(prefix), [_as_values(str(k), v) for k, v in tensors.items()])
+    values = [_as_values(str(k), v) for k, v in tensors.items()]
+    estimate = lambda: sum(_nbytes(v) for v in values)  # noqa: E731
+    with _progress.task(progress, _progress.describe("writing", prefix), estimate):
+        _core.checkpoint_write(os.fspath(prefix), values, progress=_progress.current())
 
 
 def _reader(prefix: PathLike) -> Any:
     return _core.CheckpointReader(os.fspath(prefix))
 
 
-def read(prefix: PathLike, names: Iterable[str] | None = None, *, storage_options: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+def read(
+    prefix: PathLike, names: Iterable[str] | None = None, *, progress: bool | None = None, storage_options: Mapping[str, Any] | None = None
+) -> dict[str, np.ndarray]:
     """Read all tensors of a checkpoint, or just ``names``; every tensor's CRC32C is verified.
 
     String tensors come back as object arrays of ``bytes`` (the object graph under
-    ``_CHECKPOINTABLE_OBJECT_GRAPH`` is a scalar one). ``prefix`` may be an object-storage URL.
+    ``_CHECKPOINTABLE_OBJECT_GRAPH`` is a scalar one). ``progress`` as in :func:`write`.
+    ``prefix`` may be an object-storage URL.
     """
     if _remote.is_remote(prefix):
         with _remote.reading_prefix(str(prefix), storage_options) as local:
-            return read(local, names)
+            return read(local, names, progress=progress)
     reader = _reader(prefix)
-    return read_from(reader, prefix, names)
+    with _progress.task(progress, _progress.describe("reading", prefix), lambda: _data_bytes(prefix) or 0):
+        return read_from(reader, prefix, names)
 
 
 # Buffers up to this size are allocated without looking at the data files (the core then reports
@@ -120,7 +137,7 @@ def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None)
                 f"{os.fspath(prefix)}.index: tensor {name!r} declares {size} bytes but the checkpoint's data files hold {data_bytes} (truncated?)"
             )
         if dtype == "string":
-            items = reader.read_strings(name)
+            items = reader.read_strings(name, progress=_progress.current())
             arr = np.empty(len(items), dtype=object)
             arr[:] = items
             out[name] = arr.reshape(shape)
@@ -136,7 +153,7 @@ def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None)
         out[name] = arr
         fixed_names.append(name)
         buffers.append(arr.reshape(-1).view(np.uint8))
-    reader.read_into(fixed_names, buffers)  # one call: parallel reads without the GIL
+    reader.read_into(fixed_names, buffers, progress=_progress.current())  # one call: parallel reads without the GIL
     return {name: out[name] for name in wanted if name in out}
 
 

@@ -12,7 +12,6 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -21,6 +20,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, FileContext, IoContext, Result};
 use crate::fsutil;
+use crate::progress::Progress;
 use crate::tensor::{byte_size, num_elements, DType, Tensor, TensorData};
 use proto::{BundleEntryProto, BundleHeaderProto, Dim, TensorShapeProto, VersionDef};
 use sstable::{mask_crc, put_varint64, unmask_crc};
@@ -188,6 +188,8 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
     }
     // Tensors are written in parallel at their final offsets (positional writes), each CRC'd
     // by the thread that writes it.
+    let progress = Progress::current();
+    progress.add_total(total);
     let mut crcs = vec![0u32; serialized.len()];
     fsutil::write_atomically(&data_final, |f| {
         f.set_len(total)?;
@@ -198,10 +200,10 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
             .zip(crcs.par_iter_mut())
             .try_for_each(|((s, &offset), crc)| -> std::io::Result<()> {
                 let mut at = offset;
-                file.write_all_at(&s.head, at)?;
+                progress.write_all_at(file, &s.head, at)?;
                 at += s.head.len() as u64;
                 for p in &s.pieces {
-                    file.write_all_at(p, at)?;
+                    progress.write_all_at(file, p, at)?;
                     at += p.len() as u64;
                 }
                 *crc = match s.crc {
@@ -709,6 +711,13 @@ impl BundleReader {
     /// Read a fixed-size tensor's bytes into `out` (which must be exactly `size` bytes) and
     /// verify its CRC.
     pub fn read_into(&self, name: &str, out: &mut [u8]) -> Result<()> {
+        let progress = Progress::current();
+        progress.add_total(out.len() as u64);
+        self.read_into_counted(name, out, &progress)
+    }
+
+    /// [`read_into`](Self::read_into) reporting to `progress`, whose total the caller set.
+    fn read_into_counted(&self, name: &str, out: &mut [u8], progress: &Progress) -> Result<()> {
         let e = self.entry(name)?;
         if e.dtype.and_then(DType::size).is_none() {
             return Err(Error::invalid(format!(
@@ -724,10 +733,12 @@ impl BundleReader {
             )));
         }
         if e.sliced {
-            return self.read_slices_into(e, out);
+            return self.read_slices_into(e, out, progress);
         }
         let shard = self.locate(e)?;
-        shard.file.read_exact_at(out, e.offset).at(&shard.path)?;
+        progress
+            .read_exact_at(&shard.file, out, e.offset)
+            .at(&shard.path)?;
         let actual = parallel_crc32c(out);
         if actual != e.crc32c {
             return Err(self.checksum_error(shard, e, actual));
@@ -736,7 +747,7 @@ impl BundleReader {
     }
 
     /// Assemble a partitioned tensor from its slices (spec §1.5.3).
-    fn read_slices_into(&self, e: &Entry, out: &mut [u8]) -> Result<()> {
+    fn read_slices_into(&self, e: &Entry, out: &mut [u8], progress: &Progress) -> Result<()> {
         let elem = e.dtype.and_then(DType::size).unwrap_or(1);
         for extents in &e.slices {
             let key = slice_key(&e.name, extents);
@@ -763,9 +774,8 @@ impl BundleReader {
             }
             let shard = self.locate(s)?;
             let mut buf = vec![0u8; s.size as usize];
-            shard
-                .file
-                .read_exact_at(&mut buf, s.offset)
+            progress
+                .read_exact_at(&shard.file, &mut buf, s.offset)
                 .at(&shard.path)?;
             let actual = parallel_crc32c(&buf);
             if actual != s.crc32c {
@@ -782,8 +792,11 @@ impl BundleReader {
 
     /// [`read_into`](Self::read_into) for many tensors at once, in parallel.
     pub fn read_many_into(&self, jobs: Vec<(&str, &mut [u8])>) -> Result<()> {
+        // The whole batch is announced up front, so a reporter's total is right from the start.
+        let progress = Progress::current();
+        progress.add_total(jobs.iter().map(|(_, out)| out.len() as u64).sum());
         jobs.into_par_iter()
-            .try_for_each(|(name, out)| self.read_into(name, out))
+            .try_for_each(|(name, out)| self.read_into_counted(name, out, &progress))
     }
 
     /// Read the raw serialized bytes of any entry (also variant tensors). Numeric tensors are
@@ -794,9 +807,10 @@ impl BundleReader {
         let size = usize::try_from(e.size)
             .map_err(|_| Error::format_in(&shard.path, "tensor too large"))?;
         let mut buf = vec![0u8; size];
-        shard
-            .file
-            .read_exact_at(&mut buf, e.offset)
+        let progress = Progress::current();
+        progress.add_total(e.size);
+        progress
+            .read_exact_at(&shard.file, &mut buf, e.offset)
             .at(&shard.path)?;
         if e.dtype != Some(DType::String) {
             let actual = parallel_crc32c(&buf);

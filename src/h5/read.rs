@@ -4,7 +4,6 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::raw::{c_char, c_int, c_void};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::ptr;
 
@@ -30,6 +29,7 @@ use hdf5_sys::h5t::{self, H5T_class_t, H5T_cset_t, H5T_sign_t, H5T_str_t};
 use super::ffi::{self, Ctx, Id, Kind, Mode};
 use super::{AttrValue, Attrs, H5Dataset, H5Group, H5Node, StorageInfo};
 use crate::error::{IoContext, Result};
+use crate::progress::Progress;
 use crate::tensor::{byte_size, DType, TensorData};
 use rayon::prelude::*;
 
@@ -47,6 +47,7 @@ const VLEN_REF_BYTES: u64 = 16;
 pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H5Group<'static>> {
     type Read = (H5Group<'static>, HashMap<String, u64>);
     let cpath = ffi::path_cstring(path)?;
+    let progress = Progress::current();
     ffi::locked(|| -> Result<Read> {
         let ctx = Ctx {
             path,
@@ -73,6 +74,7 @@ pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H
             inflate_budget: MAX_INFLATED,
             groups_seen: HashSet::new(),
             raw: HashMap::new(),
+            progress: progress.clone(),
         };
         let tree = reader.group(root.id(), "/", 0)?;
         drop(root);
@@ -80,7 +82,7 @@ pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H
         Ok((tree, reader.raw))
     })
     .and_then(|(mut tree, raw)| {
-        read_raw(path, &mut tree, &raw)?;
+        read_raw(path, &mut tree, &raw, &progress)?;
         Ok(tree)
     })
 }
@@ -91,7 +93,12 @@ pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H
 const RAW_READ_MIN: u64 = 1 << 20;
 
 /// Fill the buffers of the datasets listed in `raw` straight from the file.
-fn read_raw(path: &Path, tree: &mut H5Group<'static>, raw: &HashMap<String, u64>) -> Result<()> {
+fn read_raw(
+    path: &Path,
+    tree: &mut H5Group<'static>,
+    raw: &HashMap<String, u64>,
+    progress: &Progress,
+) -> Result<()> {
     if raw.is_empty() {
         return Ok(());
     }
@@ -123,7 +130,7 @@ fn read_raw(path: &Path, tree: &mut H5Group<'static>, raw: &HashMap<String, u64>
     collect(tree, "/", raw, &mut jobs);
     let file = File::open(path).at(path)?;
     jobs.into_par_iter()
-        .try_for_each(|(offset, buf)| file.read_exact_at(buf, offset))
+        .try_for_each(|(offset, buf)| progress.read_exact_at(&file, buf, offset))
         .at(path)
 }
 
@@ -159,6 +166,8 @@ struct Reader<'p> {
     /// Large contiguous datasets whose bytes are read after libhdf5 closes the file:
     /// dataset path → file offset.
     raw: HashMap<String, u64>,
+    /// Counts the values' bytes (announced when a dataset's values are planned).
+    progress: Progress,
 }
 
 /// How the values of a dataset or attribute are held in memory.
@@ -732,6 +741,7 @@ impl Reader<'_> {
                     .is_some_and(|end| end <= self.file_len)
             }) {
                 buf.resize(n, 0);
+                self.progress.add_total(declared);
                 self.raw
                     .insert(what.trim_start_matches("dataset ").to_string(), offset);
                 return Ok(TensorData::Bytes(Cow::Owned(buf)));
@@ -750,6 +760,8 @@ impl Reader<'_> {
                 self.ctx.check(ret, &|| format!("cannot read {what}"))?;
                 // SAFETY: H5Dread succeeded with an all-selection, writing all `n` bytes.
                 unsafe { buf.set_len(n) };
+                self.progress.add_total(declared);
+                self.progress.advance(declared);
             }
             if dtype == DType::Bool {
                 for b in &mut buf {

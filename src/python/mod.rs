@@ -4,6 +4,7 @@
 mod errors;
 #[cfg(feature = "h5")]
 mod h5;
+mod progress;
 mod registry;
 #[cfg(feature = "s3")]
 mod remote;
@@ -19,6 +20,7 @@ use pyo3::types::PyBytes;
 use crate::checkpoint::{self, object_graph, BundleReader};
 use crate::tensor::{DType, Tensor, TensorData};
 use errors::run;
+use progress::{run_counted, ProgressCounter};
 
 /// One tensor for `checkpoint_write`: its bytes as a flat uint8 view, or a list of byte strings.
 #[derive(FromPyObject)]
@@ -29,10 +31,12 @@ enum Values<'py> {
 
 /// Write a single-shard bundle. `tensors` holds `(name, dtype, shape, values)` in data-file order.
 #[pyfunction]
+#[pyo3(signature = (prefix, tensors, progress=None))]
 fn checkpoint_write(
     py: Python<'_>,
     prefix: PathBuf,
     tensors: Vec<(String, String, Vec<u64>, Values<'_>)>,
+    progress: Option<&Bound<'_, ProgressCounter>>,
 ) -> PyResult<()> {
     let mut owned = Vec::with_capacity(tensors.len());
     for (name, dtype, shape, values) in &tensors {
@@ -56,7 +60,7 @@ fn checkpoint_write(
             },
         ));
     }
-    run(py, || checkpoint::write(&prefix, &owned))
+    run_counted(py, progress, || checkpoint::write(&prefix, &owned))
 }
 
 /// An opened checkpoint: the index is parsed once; tensors are read on demand.
@@ -83,11 +87,13 @@ impl CheckpointReader {
     }
 
     /// Fill each flat uint8 view in `outs` with the bytes of the tensor named alongside it.
+    #[pyo3(signature = (names, outs, progress=None))]
     fn read_into(
         &self,
         py: Python<'_>,
         names: Vec<String>,
         mut outs: Vec<PyReadwriteArray1<'_, u8>>,
+        progress: Option<&Bound<'_, ProgressCounter>>,
     ) -> PyResult<()> {
         if names.len() != outs.len() {
             return Err(errors::invalid(
@@ -102,16 +108,18 @@ impl CheckpointReader {
                     .map_err(|e| errors::invalid(e.to_string()))?,
             ));
         }
-        run(py, || self.inner.read_many_into(jobs))
+        run_counted(py, progress, || self.inner.read_many_into(jobs))
     }
 
     /// The elements of a string tensor.
+    #[pyo3(signature = (name, progress=None))]
     fn read_strings<'py>(
         &self,
         py: Python<'py>,
         name: String,
+        progress: Option<&Bound<'_, ProgressCounter>>,
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let items = run(py, || self.inner.read_strings(&name))?;
+        let items = run_counted(py, progress, || self.inner.read_strings(&name))?;
         Ok(items.iter().map(|b| PyBytes::new(py, b)).collect())
     }
 }
@@ -159,6 +167,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(object_graph_build, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_attributes, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_resolve, m)?)?;
+    progress::register(m)?;
     store::register(m)?;
     registry::register(m)?;
     savedmodel::register(m)?;

@@ -154,7 +154,7 @@ fn header_bytes(num_shards: i32) -> Vec<u8> {
 
 /// Write a single-shard bundle. Tensors go into the data file in the order given (as TF's
 /// `BundleWriter` does with its `Add` calls); the index is sorted by name.
-/// Both files are written under temporary names and renamed into place.
+/// Both files are written under temporary names, then published together (see [`publish_pair`]).
 pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
     let mut names: Vec<&str> = tensors.iter().map(|(n, _)| *n).collect();
     names.sort_unstable();
@@ -191,7 +191,7 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
     let progress = Progress::current();
     progress.add_total(total);
     let mut crcs = vec![0u32; serialized.len()];
-    fsutil::write_atomically(&data_final, |f| {
+    let data_tmp = fsutil::write_temp(&data_final, |f| {
         f.set_len(total)?;
         let file: &File = f;
         serialized
@@ -237,8 +237,97 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
         table.add(name.as_bytes(), value)?;
     }
     let index = table.finish();
-    fsutil::write_atomically(&index_final, |f| f.write_all(&index))?;
-    Ok(())
+    let index_tmp = match fsutil::write_temp(&index_final, |f| f.write_all(&index)) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = std::fs::remove_file(&data_tmp);
+            return Err(e);
+        }
+    };
+    publish_pair(prefix, &data_tmp, &index_tmp)
+}
+
+/// `PREFIX.kerasafe-commit`: while it exists, it names the temporary data and index files that
+/// replace the bundle at `PREFIX`.
+pub fn commit_record_path(prefix: &Path) -> PathBuf {
+    fsutil::with_suffix(prefix, ".kerasafe-commit")
+}
+
+/// Replace the pair at `prefix` by two complete temporaries, so that a crash at any point leaves
+/// either the old pair or (after [`recover`]) the new one, never the new data under the old
+/// index. The commit record is written (atomically) once both temporaries are complete; the two
+/// renames follow; the record is removed last. A crash before the record leaves the old pair
+/// and stray temporaries; a crash after it is rolled forward by the next [`recover`], which
+/// every [`BundleReader::open`] runs. No fsync: this guards against process crashes, as TF's own
+/// writer does not fsync either; power-loss durability is the artifact store's job.
+fn publish_pair(prefix: &Path, data_tmp: &Path, index_tmp: &Path) -> Result<()> {
+    let record = commit_record_path(prefix);
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let body = format!(
+        "{}\n{}\n",
+        name(data_tmp).unwrap_or_default(),
+        name(index_tmp).unwrap_or_default()
+    );
+    if let Err(e) = fsutil::write_atomically(&record, |f| f.write_all(body.as_bytes())) {
+        let _ = std::fs::remove_file(data_tmp);
+        let _ = std::fs::remove_file(index_tmp);
+        return Err(e);
+    }
+    roll_forward(prefix, &record, &body)
+}
+
+/// Finish a write that a crash interrupted after its commit record landed (see
+/// [`publish_pair`]). Returns whether there was one. A record that names anything but this
+/// prefix's own temporaries is a format error and renames nothing.
+pub fn recover(prefix: &Path) -> Result<bool> {
+    let record = commit_record_path(prefix);
+    let body = match std::fs::read(&record) {
+        Ok(b) if b.len() <= 4096 => String::from_utf8_lossy(&b).into_owned(),
+        Ok(_) => return Err(Error::format_in(&record, "commit record larger than 4 KiB")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(&record, e)),
+    };
+    roll_forward(prefix, &record, &body)?;
+    Ok(true)
+}
+
+fn roll_forward(prefix: &Path, record: &Path, body: &str) -> Result<()> {
+    let lines: Vec<&str> = body.lines().collect();
+    let [data_tmp, index_tmp] = lines.as_slice() else {
+        return Err(Error::format_in(record, "malformed commit record"));
+    };
+    let dir = prefix.parent().unwrap_or(Path::new(""));
+    for (tmp, fin) in [
+        (*data_tmp, data_path(prefix, 0, 1)),
+        (*index_tmp, index_path(prefix)),
+    ] {
+        let own = fsutil::temp_sibling(&fin);
+        let own_prefix = own
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = own_prefix.split(".tempstate").next().unwrap_or_default();
+        if !(tmp.starts_with(&format!("{stem}.tempstate")) && !tmp.contains('/')) {
+            return Err(Error::format_in(
+                record,
+                format!(
+                    "commit record names {tmp:?}, not a temporary of {}",
+                    fin.display()
+                ),
+            ));
+        }
+        match std::fs::rename(dir.join(tmp), &fin) {
+            // NotFound: already renamed (by the writer, or by a reader that rolled forward).
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&fin, e)),
+        }
+    }
+    match std::fs::remove_file(record) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(record, e)),
+    }
 }
 
 fn prefix_msg(e: Error, name: &str) -> Error {
@@ -556,6 +645,9 @@ impl BundleReader {
     /// Open `PREFIX.index` and parse every entry; data files are not touched yet.
     pub fn open(prefix: impl AsRef<Path>) -> Result<Self> {
         let prefix = prefix.as_ref().to_path_buf();
+        // Best effort: a read-only directory or a bad record leaves the files as they are, and
+        // a mixed pair then fails its CRC checks.
+        let _ = recover(&prefix);
         let index_path = index_path(&prefix);
         let bytes = std::fs::read(&index_path).at(&index_path)?;
         Self::from_index_bytes(&prefix, &bytes).in_file(&index_path)
@@ -942,6 +1034,75 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    fn f32_tensor(v: f32) -> Tensor<'static> {
+        Tensor {
+            dtype: DType::F32,
+            shape: vec![2],
+            data: TensorData::Bytes(Cow::Owned(
+                [v, v].iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )),
+        }
+    }
+
+    fn generation(prefix: &Path) -> f32 {
+        let t = BundleReader::open(prefix).unwrap().read("w").unwrap();
+        let TensorData::Bytes(b) = t.data else {
+            panic!("not bytes")
+        };
+        f32::from_le_bytes(b[..4].try_into().unwrap())
+    }
+
+    /// Every state a crash can leave between the two temporaries and the record's removal
+    /// reads as the old pair or as the new one.
+    #[test]
+    fn interrupted_writes_read_as_the_old_or_the_new_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("ckpt");
+        write(&prefix, &[("w", f32_tensor(1.0))]).unwrap();
+        let new_pair = dir.path().join("new");
+        write(&new_pair, &[("w", f32_tensor(2.0))]).unwrap();
+        let stage = |name: &Path, fin: &Path| {
+            let tmp = fsutil::temp_sibling(fin);
+            std::fs::copy(name, &tmp).unwrap();
+            tmp
+        };
+        for renamed in 0..3 {
+            write(&prefix, &[("w", f32_tensor(1.0))]).unwrap();
+            let data_tmp = stage(&data_path(&new_pair, 0, 1), &data_path(&prefix, 0, 1));
+            let index_tmp = stage(&index_path(&new_pair), &index_path(&prefix));
+            // Crashed before the record: the old pair, temporaries left over.
+            assert_eq!(generation(&prefix), 1.0);
+            let record = format!(
+                "{}\n{}\n",
+                data_tmp.file_name().unwrap().to_string_lossy(),
+                index_tmp.file_name().unwrap().to_string_lossy()
+            );
+            std::fs::write(commit_record_path(&prefix), record).unwrap();
+            // Crashed after 0, 1 or 2 of the renames.
+            if renamed >= 1 {
+                std::fs::rename(&data_tmp, data_path(&prefix, 0, 1)).unwrap();
+            }
+            if renamed >= 2 {
+                std::fs::rename(&index_tmp, index_path(&prefix)).unwrap();
+            }
+            assert_eq!(generation(&prefix), 2.0, "after {renamed} renames");
+            assert!(!commit_record_path(&prefix).exists());
+        }
+    }
+
+    #[test]
+    fn a_hostile_commit_record_renames_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("ckpt");
+        write(&prefix, &[("w", f32_tensor(1.0))]).unwrap();
+        std::fs::write(dir.path().join("victim"), b"x").unwrap();
+        std::fs::write(commit_record_path(&prefix), "victim\nvictim\n").unwrap();
+        let err = recover(&prefix).unwrap_err();
+        assert!(matches!(err, Error::Format { .. }), "{err}");
+        assert!(dir.path().join("victim").exists());
+        assert_eq!(generation(&prefix), 1.0);
     }
 
     fn golden_index() -> Vec<u8> {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::ptr;
 
 use hdf5_sys::h5::{hsize_t, HADDR_UNDEF};
-use hdf5_sys::h5a::{H5Aget_space, H5Aget_type, H5Aopen, H5Aread};
+use hdf5_sys::h5a::{H5Aget_space, H5Aget_storage_size, H5Aget_type, H5Aopen, H5Aread};
 use hdf5_sys::h5d::{
     H5D_layout_t, H5Dget_create_plist, H5Dget_offset, H5Dget_space, H5Dget_storage_size,
     H5Dget_type, H5Dread, H5Dvlen_get_buf_size,
@@ -336,6 +336,21 @@ impl Reader<'_> {
         }
         let scalar = dims.is_empty();
         let count = dims.first().copied().unwrap_or(1);
+        // libhdf5 copies `count` elements out of the attribute's stored bytes without checking
+        // that the message held that many (a heap over-read on a crafted file, found by fuzzing):
+        // check first. Variable-length elements are stored as their on-disk references.
+        // SAFETY: plain libhdf5 queries on identifiers this reader owns.
+        let variable = class == H5T_class_t::H5T_VLEN
+            || (class == H5T_class_t::H5T_STRING
+                && unsafe { h5t::H5Tis_variable_str(ty.id()) } > 0);
+        let element = if variable { self.vlen_disk_size } else { size };
+        let stored = unsafe { H5Aget_storage_size(aid.id()) };
+        let needed = count.saturating_mul(element as u64);
+        if needed > stored {
+            return Err(self.ctx.fail(format!(
+                "{what} stores {stored} bytes, but its type and shape need {needed}"
+            )));
+        }
         match class {
             H5T_class_t::H5T_STRING => {
                 let (mem, utf8) = self.string_mem(&ty, what)?;

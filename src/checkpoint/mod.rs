@@ -307,7 +307,7 @@ fn roll_forward(prefix: &Path, record: &Path, body: &str) -> Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let stem = own_prefix.split(".tempstate").next().unwrap_or_default();
-        if !(tmp.starts_with(&format!("{stem}.tempstate")) && !tmp.contains('/')) {
+        if !tmp.starts_with(&format!("{stem}.tempstate")) || tmp.contains('/') {
             return Err(Error::format_in(
                 record,
                 format!(

@@ -192,8 +192,14 @@ def load_weights(model: Any, filepath: PathLike, *, progress: bool | None = None
     """
     path = os.fspath(filepath)
     if _remote.is_remote(path):
-        with (_remote.reading if _is_h5(path) else _remote.reading_prefix)(path, storage_options) as local:
-            load_weights(model, local, progress=progress)
+        if _is_h5(path):  # libhdf5 reads files: one temporary copy
+            with _remote.reading(path, storage_options) as local:
+                load_weights(model, local, progress=progress)
+            return
+        # TF checkpoints stream: ranged GETs straight into the arrays.
+        reader = _remote.native().RemoteCheckpointReader(path, _remote.options(storage_options))
+        with _progress.task(progress, _progress.describe("loading", path), reader.data_bytes):
+            _weights.load_tf_checkpoint(model, path, reader=reader)
         return
     with _progress.task(progress, _progress.describe("loading", path), lambda: _progress.path_bytes(path)):
         if _is_h5(path):

@@ -91,11 +91,25 @@ def read(
     ``prefix`` may be an object-storage URL.
     """
     if _remote.is_remote(prefix):
-        with _remote.reading_prefix(str(prefix), storage_options) as local:
-            return read(local, names, progress=progress)
+        return _read_remote(str(prefix), names, progress, storage_options)
     reader = _reader(prefix)
     with _progress.task(progress, _progress.describe("reading", prefix), lambda: _data_bytes(prefix) or 0):
         return read_from(reader, prefix, names)
+
+
+def _read_remote(url: str, names: Iterable[str] | None, progress: bool | None, storage_options: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+    """Ranged GETs straight into the arrays (no temporary file); partitioned tensors, which the
+    ranged reader does not assemble, go through one downloaded copy instead."""
+    reader = _remote.native().RemoteCheckpointReader(url, _remote.options(storage_options))
+    data_bytes = reader.data_bytes()
+    try:
+        with _progress.task(progress, _progress.describe("reading", url), lambda: data_bytes):
+            return read_from(reader, url, names, data_bytes=data_bytes)
+    except InvalidArgumentError as exc:
+        if "partitioned" not in str(exc):
+            raise
+    with _remote.reading_prefix(url, storage_options) as local:
+        return read(local, names, progress=progress)
 
 
 # Buffers up to this size are allocated without looking at the data files (the core then reports
@@ -115,11 +129,13 @@ def _data_bytes(prefix: PathLike) -> int | None:
     return total
 
 
-def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """:func:`read` on an opened ``_core.CheckpointReader``."""
+def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None, *, data_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """:func:`read` on an opened ``_core.CheckpointReader`` (or ``RemoteCheckpointReader``, with
+    ``data_bytes`` the size of its data objects)."""
     entries = {e[0]: e for e in reader.entries()}
     wanted = list(entries) if names is None else list(names)
-    data_bytes = _data_bytes(prefix)
+    if data_bytes is None:
+        data_bytes = _data_bytes(prefix)
     out: dict[str, np.ndarray] = {}
     fixed_names: list[str] = []
     buffers: list[np.ndarray] = []
@@ -160,6 +176,6 @@ def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None)
 def list_variables(prefix: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> list[tuple[str, tuple[int, ...], str]]:
     """``(name, shape, dtype)`` of every tensor, from the ``.index`` file alone."""
     if _remote.is_remote(prefix):
-        with _remote.reading(f"{prefix}.index", storage_options) as local:
-            return list_variables(local[: -len(".index")])
+        reader = _remote.native().RemoteCheckpointReader(str(prefix), _remote.options(storage_options))
+        return [(name, tuple(shape), dtype) for name, shape, dtype, _ in reader.entries()]
     return [(name, tuple(shape), dtype) for name, shape, dtype, _ in _reader(prefix).entries()]

@@ -964,7 +964,7 @@ impl BundleReader {
 
 /// Decode the §1.6.2 string layout of `n` elements from `raw`; returns the strings and the
 /// entry CRC they imply.
-fn decode_strings(raw: &[u8], n: u64) -> Result<(Vec<Vec<u8>>, u32)> {
+pub(crate) fn decode_strings(raw: &[u8], n: u64) -> Result<(Vec<Vec<u8>>, u32)> {
     if n > raw.len() as u64 {
         return Err(Error::format(format!(
             "{n} elements cannot fit in {} bytes",

@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use numpy::PyReadwriteArray1;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 use super::errors::{self, run};
+use crate::remote::bundle::RemoteBundle;
 use crate::remote::{self, versions, Downloaded, Remote};
 
 type Options = Option<BTreeMap<String, String>>;
@@ -175,7 +178,76 @@ fn remote_prune(
     })
 }
 
+/// A checkpoint in object storage, read with ranged GETs (same methods as `CheckpointReader`).
+#[pyclass(frozen, module = "kerasafe._core")]
+struct RemoteCheckpointReader {
+    inner: RemoteBundle,
+}
+
+#[pymethods]
+impl RemoteCheckpointReader {
+    #[new]
+    #[pyo3(signature = (url, options=None))]
+    fn new(py: Python<'_>, url: String, options: Options) -> PyResult<Self> {
+        let o = opts(options);
+        Ok(RemoteCheckpointReader {
+            inner: run(py, || RemoteBundle::open(&url, &o))?,
+        })
+    }
+
+    /// `(name, shape, dtype, size_in_bytes)` for every tensor, sorted by name.
+    fn entries(&self) -> Vec<(String, Vec<u64>, String, u64)> {
+        self.inner
+            .entries()
+            .map(|e| (e.name.clone(), e.shape.clone(), e.dtype_name(), e.size))
+            .collect()
+    }
+
+    /// Total bytes of the data objects.
+    fn data_bytes(&self, py: Python<'_>) -> PyResult<u64> {
+        run(py, || self.inner.data_bytes())
+    }
+
+    /// Fill each flat uint8 view in `outs` with the tensor named alongside it.
+    #[pyo3(signature = (names, outs, progress=None))]
+    fn read_into(
+        &self,
+        py: Python<'_>,
+        names: Vec<String>,
+        mut outs: Vec<PyReadwriteArray1<'_, u8>>,
+        progress: Option<&Bound<'_, super::progress::ProgressCounter>>,
+    ) -> PyResult<()> {
+        if names.len() != outs.len() {
+            return Err(errors::invalid(
+                "names and buffers differ in length".to_string(),
+            ));
+        }
+        let mut jobs = Vec::with_capacity(names.len());
+        for (name, out) in names.iter().zip(outs.iter_mut()) {
+            jobs.push((
+                name.as_str(),
+                out.as_slice_mut()
+                    .map_err(|e| errors::invalid(e.to_string()))?,
+            ));
+        }
+        super::progress::run_counted(py, progress, || self.inner.read_many_into(jobs))
+    }
+
+    /// The elements of a string tensor.
+    #[pyo3(signature = (name, progress=None))]
+    fn read_strings<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        progress: Option<&Bound<'_, super::progress::ProgressCounter>>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let items = super::progress::run_counted(py, progress, || self.inner.read_strings(&name))?;
+        Ok(items.iter().map(|b| PyBytes::new(py, b)).collect())
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RemoteCheckpointReader>()?;
     m.add_function(wrap_pyfunction!(remote_upload, m)?)?;
     m.add_function(wrap_pyfunction!(remote_exists, m)?)?;
     m.add_function(wrap_pyfunction!(remote_download, m)?)?;

@@ -11,6 +11,7 @@
 //! [`versions`] builds the versioned artifact store on top (claims by create-only put, commit by
 //! the final `metadata.json`).
 
+pub mod bundle;
 pub mod versions;
 
 use std::fs::File;

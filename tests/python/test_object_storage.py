@@ -295,3 +295,36 @@ def test_inspect_reads_urls(s3_root, tutorial_model):
     kerasafe.save_model(tutorial_model, f"{root}/plain/model.h5")
     info = kerasafe.inspect(f"{root}/plain/model.h5")
     assert info["format"] == "h5" and info["path"] == f"{root}/plain/model.h5"
+
+
+def test_checkpoints_stream_without_a_temporary_copy(s3_root, s3_client, tutorial_model, monkeypatch):
+    from kerasafe import _remote
+
+    root, bucket = s3_root
+    tensors = {f"t{i}": np.random.default_rng(i).standard_normal((64, 300)).astype("float32") for i in range(20)}
+    kerasafe.checkpoint.write(f"{root}/stream/ckpt", tensors)
+    kerasafe.save_weights(tutorial_model, f"{root}/stream/weights")
+
+    def no_scratch():
+        raise AssertionError("a temporary copy was made")
+
+    monkeypatch.setattr(_remote, "scratch", no_scratch)
+    back = kerasafe.checkpoint.read(f"{root}/stream/ckpt")
+    assert set(back) == set(tensors) and all(np.array_equal(back[k], v) for k, v in tensors.items())
+    from kerasafe import demo
+
+    fresh = demo.build_model()
+    kerasafe.load_weights(fresh, f"{root}/stream/weights")
+    np.testing.assert_allclose(fresh(X).numpy(), tutorial_model(X).numpy(), atol=1e-6)
+
+    # A flipped byte in the data object: the tensor's CRC fails, naming the object.
+    key = "artifacts/stream/ckpt.data-00000-of-00001"
+    body = bytearray(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    body[100] ^= 0x01
+    s3_client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+    with pytest.raises(errors.ChecksumError, match="ckpt.data-00000-of-00001"):
+        kerasafe.checkpoint.read(f"{root}/stream/ckpt")
+    # A truncated data object: a format error before any tensor is trusted.
+    s3_client.put_object(Bucket=bucket, Key=key, Body=bytes(body[:1000]))
+    with pytest.raises(errors.FormatError, match="ckpt.data-00000-of-00001"):
+        kerasafe.checkpoint.read(f"{root}/stream/ckpt")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_checkpoint import best_of  # noqa: E402
 from bench_models import build  # noqa: E402
 
 
@@ -45,15 +46,6 @@ def start_moto() -> tuple[str, subprocess.Popen[bytes]]:
             time.sleep(0.1)
     proc.kill()
     sys.exit("moto_server did not start")
-
-
-def best(repeat: int, fn: Callable[[], Any]) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:
@@ -83,7 +75,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
 
     def add(where: str, peer: str, op: str, fn: Callable[[], Any]) -> None:
-        seconds = best(args.repeat, fn)
+        seconds = best_of(args.repeat, fn)
         nbytes = local.stat().st_size
         rows.append({"where": where, "peer": peer, "op": op, "seconds": seconds, "bytes": nbytes, "gb_per_s": nbytes / seconds / 1e9})
         print(f"  {where:<6}{peer:<28}{op:<6}{seconds:8.2f} s  {nbytes / seconds / 1e9:6.2f} GB/s", flush=True)

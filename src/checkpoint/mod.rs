@@ -374,6 +374,24 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A buffer of `len` bytes can receive this tensor: a fixed-size dtype, exactly its size.
+    pub fn check_buffer(&self, len: usize) -> Result<()> {
+        if self.dtype.and_then(DType::size).is_none() {
+            return Err(Error::invalid(format!(
+                "tensor {:?} is {}, not a fixed-size type",
+                self.name,
+                self.dtype_name()
+            )));
+        }
+        if len as u64 != self.size {
+            return Err(Error::invalid(format!(
+                "tensor {:?} has {} bytes, buffer has {len}",
+                self.name, self.size
+            )));
+        }
+        Ok(())
+    }
+
     /// The dtype name for listings (`"float32"`, or `"DT_<n>"` for types kerasafe cannot hold).
     pub fn dtype_name(&self) -> String {
         match self.dtype {
@@ -811,19 +829,7 @@ impl BundleReader {
     /// [`read_into`](Self::read_into) reporting to `progress`, whose total the caller set.
     fn read_into_counted(&self, name: &str, out: &mut [u8], progress: &Progress) -> Result<()> {
         let e = self.entry(name)?;
-        if e.dtype.and_then(DType::size).is_none() {
-            return Err(Error::invalid(format!(
-                "tensor {name:?} is {}, not a fixed-size type",
-                e.dtype_name()
-            )));
-        }
-        if out.len() as u64 != e.size {
-            return Err(Error::invalid(format!(
-                "tensor {name:?} has {} bytes, buffer has {}",
-                e.size,
-                out.len()
-            )));
-        }
+        e.check_buffer(out.len())?;
         if e.sliced {
             return self.read_slices_into(e, out, progress);
         }

@@ -63,6 +63,28 @@ fn checkpoint_write(
     run_counted(py, progress, || checkpoint::write(&prefix, &owned))
 }
 
+/// `(name, buffer)` pairs for a reader's `read_many_into`, from parallel lists.
+fn read_jobs<'a>(
+    names: &'a [String],
+    outs: &'a mut [PyReadwriteArray1<'_, u8>],
+) -> PyResult<Vec<(&'a str, &'a mut [u8])>> {
+    if names.len() != outs.len() {
+        return Err(errors::invalid(
+            "names and buffers differ in length".to_string(),
+        ));
+    }
+    names
+        .iter()
+        .zip(outs.iter_mut())
+        .map(|(name, out)| {
+            let buf = out
+                .as_slice_mut()
+                .map_err(|e| errors::invalid(e.to_string()))?;
+            Ok((name.as_str(), buf))
+        })
+        .collect()
+}
+
 /// An opened checkpoint: the index is parsed once; tensors are read on demand.
 #[pyclass(frozen, module = "kerasafe._core")]
 struct CheckpointReader {
@@ -95,19 +117,7 @@ impl CheckpointReader {
         mut outs: Vec<PyReadwriteArray1<'_, u8>>,
         progress: Option<&Bound<'_, ProgressCounter>>,
     ) -> PyResult<()> {
-        if names.len() != outs.len() {
-            return Err(errors::invalid(
-                "names and buffers differ in length".to_string(),
-            ));
-        }
-        let mut jobs = Vec::with_capacity(names.len());
-        for (name, out) in names.iter().zip(outs.iter_mut()) {
-            jobs.push((
-                name.as_str(),
-                out.as_slice_mut()
-                    .map_err(|e| errors::invalid(e.to_string()))?,
-            ));
-        }
+        let jobs = read_jobs(&names, &mut outs)?;
         run_counted(py, progress, || self.inner.read_many_into(jobs))
     }
 

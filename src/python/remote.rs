@@ -217,19 +217,7 @@ impl RemoteCheckpointReader {
         mut outs: Vec<PyReadwriteArray1<'_, u8>>,
         progress: Option<&Bound<'_, super::progress::ProgressCounter>>,
     ) -> PyResult<()> {
-        if names.len() != outs.len() {
-            return Err(errors::invalid(
-                "names and buffers differ in length".to_string(),
-            ));
-        }
-        let mut jobs = Vec::with_capacity(names.len());
-        for (name, out) in names.iter().zip(outs.iter_mut()) {
-            jobs.push((
-                name.as_str(),
-                out.as_slice_mut()
-                    .map_err(|e| errors::invalid(e.to_string()))?,
-            ));
-        }
+        let jobs = super::read_jobs(&names, &mut outs)?;
         super::progress::run_counted(py, progress, || self.inner.read_many_into(jobs))
     }
 

@@ -129,19 +129,7 @@ impl RemoteBundle {
         let mut checked = Vec::with_capacity(jobs.len());
         for (name, out) in jobs {
             let e = self.reader.entry(name)?;
-            if e.dtype.and_then(DType::size).is_none() {
-                return Err(Error::invalid(format!(
-                    "tensor {name:?} is {}, not a fixed-size type",
-                    e.dtype_name()
-                )));
-            }
-            if out.len() as u64 != e.size {
-                return Err(Error::invalid(format!(
-                    "tensor {name:?} has {} bytes, buffer has {}",
-                    e.size,
-                    out.len()
-                )));
-            }
+            e.check_buffer(out.len())?;
             checked.push((e, out));
         }
         // The caller's progress counter lives on this thread; the fetches run on the runtime's.

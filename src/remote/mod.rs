@@ -135,14 +135,13 @@ fn is_set(v: Option<String>) -> bool {
 }
 
 fn open_s3(url: &str, bucket: &str, options: &[(String, String)]) -> Result<Arc<dyn ObjectStore>> {
-    let mut b = AmazonS3Builder::from_env()
+    let b = AmazonS3Builder::from_env()
         .with_client_options(client_defaults())
         .with_retry(retry_defaults())
         .with_bucket_name(bucket);
-    for (k, v) in options {
-        let key: AmazonS3ConfigKey = k.parse().map_err(|_| unknown_option(url, k))?;
-        b = b.with_config(key, v);
-    }
+    let mut b = configure(url, b, options, |b, k: AmazonS3ConfigKey, v| {
+        b.with_config(k, v)
+    })?;
     let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
     if endpoint
         .as_deref()
@@ -174,23 +173,38 @@ fn open_s3(url: &str, bucket: &str, options: &[(String, String)]) -> Result<Arc<
             ),
         ));
     }
-    b.build()
-        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+    built(url, b.build())
+}
+
+/// Apply `options` (parsed as `K`) through `with_config`, then build; errors name the URL and
+/// the option key, never a value.
+fn configure<B, K: std::str::FromStr>(
+    url: &str,
+    mut builder: B,
+    options: &[(String, String)],
+    with_config: impl Fn(B, K, &str) -> B,
+) -> Result<B> {
+    for (k, v) in options {
+        let key: K = k.parse().map_err(|_| unknown_option(url, k))?;
+        builder = with_config(builder, key, v);
+    }
+    Ok(builder)
+}
+
+fn built<S: ObjectStore>(url: &str, r: object_store::Result<S>) -> Result<Arc<dyn ObjectStore>> {
+    r.map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
         .map_err(|e| store_error(url, e))
 }
 
 fn open_gcs(url: &str, bucket: &str, options: &[(String, String)]) -> Result<Arc<dyn ObjectStore>> {
-    let mut b = GoogleCloudStorageBuilder::from_env()
+    let b = GoogleCloudStorageBuilder::from_env()
         .with_client_options(client_defaults())
         .with_retry(retry_defaults())
         .with_bucket_name(bucket);
-    for (k, v) in options {
-        let key: GoogleConfigKey = k.parse().map_err(|_| unknown_option(url, k))?;
-        b = b.with_config(key, v);
-    }
-    b.build()
-        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        .map_err(|e| store_error(url, e))
+    let b = configure(url, b, options, |b, k: GoogleConfigKey, v| {
+        b.with_config(k, v)
+    })?;
+    built(url, b.build())
 }
 
 fn open_azure(
@@ -198,17 +212,14 @@ fn open_azure(
     container: &str,
     options: &[(String, String)],
 ) -> Result<Arc<dyn ObjectStore>> {
-    let mut b = MicrosoftAzureBuilder::from_env()
+    let b = MicrosoftAzureBuilder::from_env()
         .with_client_options(client_defaults())
         .with_retry(retry_defaults())
         .with_container_name(container);
-    for (k, v) in options {
-        let key: AzureConfigKey = k.parse().map_err(|_| unknown_option(url, k))?;
-        b = b.with_config(key, v);
-    }
-    b.build()
-        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        .map_err(|e| store_error(url, e))
+    let b = configure(url, b, options, |b, k: AzureConfigKey, v| {
+        b.with_config(k, v)
+    })?;
+    built(url, b.build())
 }
 
 impl Remote {

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{safe_join, Remote};
 use crate::error::{Error, Location, Result};
@@ -174,20 +174,7 @@ pub fn publish(
     store::check_component("model name", name)?;
     store::check_component("format", format)?;
     let version = version.map(Version::parse).transpose()?;
-    let mut meta = match metadata {
-        Value::Null => Map::new(),
-        Value::Object(m) => m,
-        other => {
-            return Err(Error::invalid(format!(
-                "artifact metadata must be a JSON object, got {other}"
-            )))
-        }
-    };
-    if meta.contains_key(MANIFEST_KEY) {
-        return Err(Error::invalid(format!(
-            "artifact metadata must not have a {MANIFEST_KEY:?} key: the store writes it"
-        )));
-    }
+    let mut meta = metadata::user_object(metadata)?;
     if local_dir.join(METADATA_FILE).exists() {
         return Err(Error::invalid(format!(
             "{}: the directory to publish must not contain {METADATA_FILE}",

@@ -44,6 +44,23 @@ def tfkeras():
     return run
 
 
+@pytest.fixture(scope="module")
+def tutorial_model():
+    """The tutorial's model (custom ScaledDense layer, WeightedMSE loss), compiled and trained a
+    little, so optimizer state exists."""
+    keras = pytest.importorskip("keras")
+    import numpy as np
+
+    from kerasafe import demo
+
+    keras.utils.set_random_seed(1)
+    model = demo.build_model()
+    model.compile(optimizer="adam", loss=demo.WeightedMSE(weight=2.0), metrics=["mae"])
+    x = np.random.default_rng(0).standard_normal((64, 32)).astype("float32")
+    model.fit(x, x[:, :1], epochs=1, verbose=0)
+    return model
+
+
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run code in a fresh interpreter of this environment."""
     return subprocess.run(

@@ -27,18 +27,6 @@ pytestmark = pytest.mark.skipif(not getattr(_core, "HAS_OBJECT_STORAGE", False),
 X = np.linspace(-1.0, 1.0, 32, dtype="float32").reshape(1, 32)
 
 
-@pytest.fixture(scope="module")
-def tutorial_model():
-    from kerasafe import demo
-
-    keras.utils.set_random_seed(1)
-    model = demo.build_model()
-    model.compile(optimizer="adam", loss=demo.WeightedMSE(weight=2.0), metrics=["mae"])
-    x = np.random.default_rng(0).standard_normal((64, 32)).astype("float32")
-    model.fit(x, x[:, :1], epochs=1, verbose=0)
-    return model
-
-
 def _objects(s3_client, bucket: str, prefix: str = "") -> dict[str, int]:
     out: dict[str, int] = {}
     for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

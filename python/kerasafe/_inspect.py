@@ -1116,16 +1116,9 @@ def inspect(path: PathLike) -> dict[str, Any]:
 
 def _inspect_remote(url: str) -> dict[str, Any]:
     from . import _remote
-    from .errors import ArtifactNotFoundError
 
-    core = _remote.native()
-    with _remote.scratch() as tmp:
-        try:
-            core.remote_download_version(url, str(tmp), None)
-            info = inspect(tmp)
-        except ArtifactNotFoundError:  # not a version: a model file or directory
-            with _remote.reading(url) as local:
-                info = inspect(local)
+    with _remote.local_copy(url) as local:
+        info = inspect(local)
     info["path"] = url
     return info
 

@@ -116,6 +116,26 @@ def reading_prefix(url: str, storage_options: StorageOptions = None) -> Iterator
         yield str(tmp / basename(url))
 
 
+@contextmanager
+def local_copy(url: str, storage_options: StorageOptions = None) -> Iterator[str]:
+    """Whatever ``url`` names, downloaded: an artifact version (every file checked against its
+    manifest), a model file or directory, or a checkpoint prefix's files; yields the local path."""
+    from .errors import ArtifactNotFoundError, NotFoundError
+
+    core, opts = native(), options(storage_options)
+    with scratch() as tmp:
+        try:
+            core.remote_download_version(url.rstrip("/"), str(tmp), opts)
+            local = str(tmp)
+        except ArtifactNotFoundError:
+            local = str(tmp / basename(url))
+            try:
+                core.remote_download(url, local, opts)
+            except NotFoundError:
+                core.remote_download_siblings(url, str(tmp), opts)  # a checkpoint prefix
+        yield local
+
+
 def exists(url: str, storage_options: StorageOptions = None) -> bool:
     """Whether an object exists at ``url`` or any object under ``url/``."""
     return bool(native().remote_exists(url, options(storage_options)))

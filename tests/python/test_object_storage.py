@@ -316,3 +316,29 @@ def test_checkpoints_stream_without_a_temporary_copy(s3_root, s3_client, tutoria
     s3_client.put_object(Bucket=bucket, Key=key, Body=bytes(body[:1000]))
     with pytest.raises(errors.FormatError, match="ckpt.data-00000-of-00001"):
         kerasafe.checkpoint.read(f"{root}/stream/ckpt")
+
+
+def test_cli_diff_scan_convert_take_urls(s3_root):
+    root, _ = s3_root
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")], name="plain")
+    model.compile(optimizer="adam", loss="mse")
+    kerasafe.save_model(model, f"{root}/cli/a.h5")
+    model.layers[0].kernel.assign(model.layers[0].kernel.numpy() + 1.0)
+    kerasafe.save_model(model, f"{root}/cli/b.h5")
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kerasafe.cli", *argv], capture_output=True, text=True, timeout=300)
+
+    diff = cli("diff", f"{root}/cli/a.h5", f"{root}/cli/b.h5", "--json")
+    assert diff.returncode == 0, diff.stderr
+    result = json.loads(diff.stdout)
+    assert result["a"]["path"] == f"{root}/cli/a.h5" and result["weights"]["changed"] >= 1
+    scan = cli("scan", f"{root}/cli/a.h5", "--json")
+    assert scan.returncode == 0, scan.stderr + scan.stdout
+    conv = cli("convert", f"{root}/cli/b.h5", f"{root}/cli/b.keras")
+    assert conv.returncode == 0, conv.stderr + conv.stdout
+    again = kerasafe.load_model(f"{root}/cli/b.keras")
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), atol=1e-6)
+    refused = cli("convert", f"{root}/cli/b.h5", f"{root}/cli/b.keras")
+    assert refused.returncode != 0 and "exists" in refused.stderr

@@ -204,8 +204,8 @@ impl RemoteCheckpointReader {
     }
 
     /// Total bytes of the data objects.
-    fn data_bytes(&self, py: Python<'_>) -> PyResult<u64> {
-        run(py, || self.inner.data_bytes())
+    fn data_bytes(&self) -> u64 {
+        self.inner.data_bytes()
     }
 
     /// Fill each flat uint8 view in `outs` with the tensor named alongside it.

@@ -25,6 +25,8 @@ pub struct RemoteBundle {
     stem: String,
     url: String,
     reader: BundleReader,
+    /// Size of each data object (`None`: missing), from one HEAD each at open.
+    shard_sizes: Vec<Option<u64>>,
 }
 
 impl RemoteBundle {
@@ -42,12 +44,17 @@ impl RemoteBundle {
         let index = dir.get_bytes(&index_rel, MAX_INDEX_BYTES)?;
         let reader = BundleReader::from_index_bytes(Path::new(url), &index)
             .map_err(|e| e.in_file(format!("{url}.index")))?;
-        Ok(RemoteBundle {
+        let mut bundle = RemoteBundle {
             dir,
             stem: stem.to_string(),
             url: url.to_string(),
             reader,
-        })
+            shard_sizes: Vec::new(),
+        };
+        bundle.shard_sizes = (0..bundle.reader.num_shards())
+            .map(|shard| bundle.dir.size_of(&bundle.data_rel(shard)))
+            .collect::<Result<_>>()?;
+        Ok(bundle)
     }
 
     /// Every entry, sorted by name.
@@ -56,13 +63,8 @@ impl RemoteBundle {
     }
 
     /// Total size of the data objects (what no tensor can exceed).
-    pub fn data_bytes(&self) -> Result<u64> {
-        let n = self.reader.num_shards();
-        let mut total = 0;
-        for shard in 0..n {
-            total += self.dir.size_of(&self.data_rel(shard))?.unwrap_or(0);
-        }
-        Ok(total)
+    pub fn data_bytes(&self) -> u64 {
+        self.shard_sizes.iter().flatten().sum()
     }
 
     fn data_rel(&self, shard: i32) -> String {
@@ -87,12 +89,32 @@ impl RemoteBundle {
         let rel = self.data_rel(e.shard_id);
         let key = self.dir.key(&rel)?;
         let url = self.data_url(e.shard_id);
-        let end = e.offset.checked_add(e.size).ok_or_else(|| {
-            Error::format_in(
+        // Checked against the object's size first, as `BundleReader::locate` does on disk: a
+        // range past the end would be an HTTP 416, not a clear truncation error.
+        let Some(object_size) = self.shard_sizes.get(e.shard_id as usize).copied().flatten() else {
+            return Err(Error::io(
                 &url,
-                format!("tensor {:?}: offset + size overflows", e.name),
-            )
-        })?;
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the checkpoint's data object is missing",
+                ),
+            ));
+        };
+        let end = match e.offset.checked_add(e.size) {
+            Some(end) if end <= object_size => end,
+            _ => {
+                return Err(Error::format_in(
+                    &url,
+                    format!(
+                        "tensor {:?} claims bytes {}..{} but the data object has {object_size} \
+                         bytes (truncated?)",
+                        e.name,
+                        e.offset,
+                        e.offset.saturating_add(e.size)
+                    ),
+                ))
+            }
+        };
         let got = self
             .dir
             .store

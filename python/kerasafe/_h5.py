@@ -185,6 +185,15 @@ def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool
     weights = root.get("model_weights")
     if not isinstance(weights, Group):
         raise FormatError(f"{path}: no model_weights group")
+    if not getattr(model, "built", True) and not model.weights and attr_list(weights, "layer_names"):
+        from .errors import IncompatibleModelError
+
+        writer = _text(root.attrs.get("keras_version", b"unknown"))
+        raise IncompatibleModelError(
+            f"{path}: model {model.name!r} ({type(model).__name__}, written by Keras {writer}) is a subclassed model: "
+            "its .h5 config has no input shape, so the rebuilt model has no weights to load into. "
+            "Build the model in code (call it once) and use kerasafe.load_weights(model, path), or save it as .keras"
+        )
     load_layer_weights(weights, model, path)
     if not compile:
         return model
@@ -201,7 +210,10 @@ def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool
 
 
 def _restore_optimizer(model: Any, group: Group, source: str) -> None:
-    values = [v for _, v in _group_values(group, source, "optimizer_weights")]
+    from . import dialect
+
+    named = _group_values(group, source, "optimizer_weights")
+    values = [v for _, v in named]
     optimizer = model.optimizer
     if values and all(np.shape(v) == () for v in values):
         # An optimizer saved before its first step holds only scalars (iterations, learning
@@ -213,6 +225,7 @@ def _restore_optimizer(model: Any, group: Group, source: str) -> None:
         return
     optimizer.build(model.trainable_variables)
     variables = list(optimizer.variables)
+    values = dialect.keras2_optimizer_values([n for n, _ in named], values, [keras_path(v) for v in variables], variables)
     if len(values) != len(variables):
         from .errors import KerasafeWarning
         import warnings
@@ -228,6 +241,10 @@ def _restore_optimizer(model: Any, group: Group, source: str) -> None:
         _check_shape(variable, value, source, f"optimizer variable {variable.path!r}")
     for variable, value in zip(variables, values):
         variable.assign(value)
+
+
+def keras_path(variable: Any) -> str:
+    return str(getattr(variable, "path", None) or variable.name)
 
 
 # -- weights files ---------------------------------------------------------------------------------
@@ -253,4 +270,20 @@ def load_weights(model: Any, path: str) -> None:
     elif "layer_names" in root.attrs or "layer_names0" in root.attrs:
         load_layer_weights(root, model, path)
     else:
-        _keras_state.restore(model, root, path)
+        _keras_state.restore(model, _keras212_weights(root), path)
+
+
+def _keras212_weights(root: Group) -> Group:
+    """A Keras 2.12 ``.weights.h5`` laid out as later releases lay it out (dialect tables)."""
+    from . import dialect
+
+    for old, new in dialect.KERAS212_GROUP_RENAMES.items():
+        group = root.children.get(old)
+        if isinstance(group, Group) and new not in root.children:
+            names = dialect.keras212_layer_group_names(list(group.children))
+            renamed = Group(attrs=group.attrs)
+            for name, child in group.children.items():
+                renamed.children[names[name]] = child
+            root.children[new] = renamed
+            del root.children[old]
+    return root

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import _core, _h5tree, _keras_state
+from . import _core, _h5tree, _keras_state, dialect
 
 
 def save(model: Any, path: str) -> None:
@@ -25,10 +25,20 @@ def read_config(path: str) -> dict[str, Any]:
     return json.loads(config_json)
 
 
+def _metadata(metadata_json: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(metadata_json) if metadata_json else {}
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, config_hook: Any = None) -> Any:
     with _keras_state.temp_dir() as tmp:
         assets_dir = Path(tmp) / "assets"
-        config_json, _, weights, assets = _core.keras_archive_read(os.fspath(path), True, str(assets_dir))
+        config_json, metadata_json, weights, assets = _core.keras_archive_read(os.fspath(path), True, str(assets_dir))
+        if dialect.is_keras2_version(_metadata(metadata_json).get("keras_version")):
+            config_json = json.dumps(dialect.keras2_archive_to_keras3(json.loads(config_json)))
         if config_hook is not None:
             config_json = json.dumps(config_hook(json.loads(config_json)))
         model = _keras_state.model_from_config(config_json, custom_objects, compile, safe_mode)

@@ -57,6 +57,67 @@ def _resolve_through_graph(reader: Any, prefix: str, keyed: list[tuple[str, Any]
     return out
 
 
+# Children of a ``tf.train.Checkpoint`` root that are not the model.
+_NOT_MODEL_CHILDREN = ("optimizer", "save_counter", checkpoint.OBJECT_GRAPH_KEY)
+
+
+def _root_children(stored: dict[str, Any]) -> list[str]:
+    """First key components other than the optimizer: ``model`` for ``tf.train.Checkpoint(model=...)``."""
+    firsts = sorted({name.split("/", 1)[0] for name in stored if "/" in name})
+    found = [f for f in firsts if f not in _NOT_MODEL_CHILDREN and not f.startswith("layer_with_weights-")]
+    # Keras 3 models' trainable variables may all be keyed under the optimizer (the shortest path).
+    return found if "model" in found else [*found, "model"]
+
+
+def _trackable_paths(model: Any) -> dict[int, list[str]]:
+    """``id(variable) -> edge names`` by a breadth-first walk of the live model's checkpoint
+    children (TensorFlow's own object graph for this model; Keras 3 keys its variables this way
+    in ``tf.train.Checkpoint``). Empty where the model is not a TensorFlow trackable."""
+    children = getattr(model, "_trackable_children", None)
+    if children is None:
+        return {}
+    seen = {id(model)}
+    out: dict[int, list[str]] = {}
+    queue: list[tuple[Any, list[str]]] = [(model, [])]
+    while queue:
+        obj, path = queue.pop(0)
+        try:
+            kids = obj._trackable_children(save_type="checkpoint")
+        except Exception:
+            continue
+        for name, child in sorted(kids.items()):
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            out.setdefault(id(child), [*path, name])
+            if hasattr(child, "_trackable_children"):
+                queue.append((child, [*path, name]))
+    return out
+
+
+def _resolve_under_root_child(reader: Any, prefix: str, model: Any, keyed: list[tuple[str, Any]], stored: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Keys of a ``tf.train.Checkpoint(model=model, ...)``: the model's variables sit under a child
+    of the checkpoint root. Keras 2 models key them as ``model/layer_with_weights-N/...``; Keras 3
+    models by their own object structure, found by walking the stored and the live graphs."""
+    if all(key in stored for key, _ in keyed) or checkpoint.OBJECT_GRAPH_KEY not in stored:
+        return keyed
+    graph = checkpoint.read_from(reader, prefix, [checkpoint.OBJECT_GRAPH_KEY])[checkpoint.OBJECT_GRAPH_KEY].item()
+    for child in _root_children(stored):
+        prefixed = [(f"{child}/{key}", v) for key, v in keyed]
+        prefixed = _resolve_through_graph(reader, prefix, prefixed, stored)
+        if all(key in stored for key, _ in prefixed):
+            return prefixed
+        walked = _trackable_paths(model)
+        paths = []
+        for _, variable in keyed:
+            path = next((walked[id(c)] for c in (variable, getattr(variable, "value", None), getattr(variable, "_value", None)) if c is not None and id(c) in walked), None)
+            paths.append([child, *path] if path is not None else [child, "\x00missing"])
+        found = _core.object_graph_resolve(graph, paths, "VARIABLE_VALUE")
+        if all(found):
+            return [(key, variable) for key, (_, variable) in zip(found, keyed)]
+    return keyed
+
+
 def load_tf_checkpoint(model: Any, prefix: str) -> None:
     if not os.path.exists(f"{prefix}.index"):
         raise NotFoundError(f"{prefix}.index: no TF checkpoint at this prefix")
@@ -65,6 +126,7 @@ def load_tf_checkpoint(model: Any, prefix: str) -> None:
     stored = {name: (tuple(shape), dtype) for name, shape, dtype, _ in reader.entries()}
     keyed = keras_bridge.tf_checkpoint_variables(model)
     keyed = _resolve_through_graph(reader, prefix, keyed, stored)
+    keyed = _resolve_under_root_child(reader, prefix, model, keyed, stored)
     problems: list[str] = []
     for key, variable in keyed:
         want = tuple(int(d) for d in variable.shape)

@@ -118,3 +118,153 @@ def keras2_nested_node_indices(config: Any) -> Any:
                 if key in inner:
                     inner[key] = _shift_ref(inner[key], nested)  # type: ignore[arg-type]
     return out
+
+
+# -- Keras 2 ``.keras`` archives (Keras 2.13 – 2.15, tf-keras) read by Keras 3 ----------------------
+# Their config.json uses Keras 3's object layout (module/class_name/config/registered_name) but
+# Keras 2's modules and arguments. Each table is one difference; tests/python/test_dialect.py
+# has a test per table.
+
+# Class -> the module Keras 3 serializes it under (Keras 2 names modules that do not exist in Keras 3).
+KERAS3_MODULE_BY_CLASS = {
+    "Functional": "keras.src.models.functional",
+    "Sequential": "keras",
+    "Model": "keras.src.models.model",
+}
+
+# Module prefixes of Keras 2 packages -> Keras 3's.
+KERAS2_MODULE_PREFIXES = {
+    "tf_keras.src.": "keras.src.",
+    "tf_keras": "keras",
+    "keras.src.engine.": "keras.src.models.",
+}
+
+# Keras 2 arguments Keras 3 rejects, dropped where the value is Keras 3's behaviour anyway
+# (None: whatever the value). Keyed by class name.
+KERAS2_ARCHIVE_ONLY_ARGS: dict[str, dict[str, Any]] = {
+    "InputLayer": {"ragged": False},
+    # Keras 2 optimizers (2.11+): flags with no Keras 3 counterpart.
+    "*optimizer*": {"is_legacy_optimizer": None, "jit_compile": None},
+}
+
+# Keras 2 argument names Keras 3 spells differently.
+KERAS2_RENAMED_ARGS = {
+    "InputLayer": {"batch_input_shape": "batch_shape"},
+}
+
+KERAS3_OPTIMIZERS = frozenset(
+    {"Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "LossScaleOptimizer", "Nadam", "RMSprop", "SGD"}
+)
+
+
+def _keras3_module(obj: dict[str, Any]) -> Any:
+    module = obj.get("module")
+    cls = obj.get("class_name")
+    if cls in KERAS3_MODULE_BY_CLASS and isinstance(module, str) and not module.startswith("keras.src.models"):
+        if module.startswith(("keras", "tf_keras")):
+            return KERAS3_MODULE_BY_CLASS[cls]
+    if isinstance(module, str):
+        for old, new in KERAS2_MODULE_PREFIXES.items():
+            if module.startswith(old):
+                return new + module[len(old):]
+    return module
+
+
+# Keras 2 let any layer carry its model's input shape; Keras 3 accepts it only on InputLayer (the
+# archive's build_config and InputLayer carry the shape anyway).
+KERAS2_LAYER_INPUT_ARGS = ("batch_input_shape", "input_length")
+
+# Arguments Keras 2 wrote as one-element lists where Keras 3 wants the element.
+KERAS2_LIST_ARGS = {
+    "BatchNormalization": ("axis",),
+    "LayerNormalization": (),  # Keras 3 accepts a list axis here
+}
+
+
+def _fix_args(cls: str, inner: dict[str, Any]) -> None:
+    if cls != "InputLayer" and "name" in inner and "trainable" in inner:  # a layer config
+        for arg in KERAS2_LAYER_INPUT_ARGS:
+            inner.pop(arg, None)
+    for arg in KERAS2_LIST_ARGS.get(cls, ()):
+        value = inner.get(arg)
+        if isinstance(value, list) and len(value) == 1:
+            inner[arg] = value[0]
+    table_keys = [cls]
+    if cls in KERAS3_OPTIMIZERS:
+        table_keys.append("*optimizer*")
+    for key in table_keys:
+        for arg, harmless in KERAS2_ARCHIVE_ONLY_ARGS.get(key, {}).items():
+            if arg in inner and (harmless is None or inner[arg] == harmless):
+                del inner[arg]
+    for old, new in KERAS2_RENAMED_ARGS.get(cls, {}).items():
+        if old in inner and new not in inner:
+            inner[new] = inner.pop(old)
+
+
+def keras2_archive_to_keras3(config: Any) -> Any:
+    """A Keras 2 ``.keras`` config.json (or any part of it) made loadable by Keras 3."""
+    if isinstance(config, list):
+        return [keras2_archive_to_keras3(c) for c in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: keras2_archive_to_keras3(v) for k, v in config.items()}
+    cls = out.get("class_name")
+    if isinstance(cls, str) and "config" in out:
+        if "module" in out:
+            out["module"] = _keras3_module(out)
+        if isinstance(out["config"], dict):
+            _fix_args(cls, out["config"])
+    return keras2_to_keras3(out) if cls in _MODEL_CLASSES else out
+
+
+def is_keras2_version(version: Any) -> bool:
+    """``keras_version`` strings written by Keras 2 / tf-keras ("2.15.0", "2.21.0")."""
+    return isinstance(version, str) and version.split(".")[0] in ("1", "2")
+
+
+# -- Keras 2.12 ``.weights.h5`` ---------------------------------------------------------------------
+# Keras 2.12 kept layer states under ``_layer_checkpoint_dependencies`` (Keras 2.13+ and Keras 3:
+# ``layers``) and numbered same-class groups with gaps (``dense``, ``dense_2``, ``dense_4``) where
+# later releases count ``dense``, ``dense_1``, ``dense_2`` in the same order.
+KERAS212_GROUP_RENAMES = {"_layer_checkpoint_dependencies": "layers"}
+
+
+def _suffix_key(name: str) -> tuple[str, int]:
+    base, _, number = name.rpartition("_")
+    if base and number.isdigit():
+        return base, int(number)
+    return name, 0
+
+
+def keras212_layer_group_names(names: list[str]) -> dict[str, str]:
+    """``{stored name: Keras 3 name}`` for the children of a Keras 2.12 layer group."""
+    by_base: dict[str, list[tuple[int, str]]] = {}
+    for name in names:
+        base, number = _suffix_key(name)
+        by_base.setdefault(base, []).append((number, name))
+    out = {}
+    for base, members in by_base.items():
+        for i, (_, name) in enumerate(sorted(members)):
+            out[name] = base if i == 0 else f"{base}_{i}"
+    return out
+
+
+# -- optimizer state in legacy .h5 ------------------------------------------------------------------
+# Keras 2 optimizers (2.11+, tf-keras) store ``iteration`` then the slots interleaved per variable
+# (``m``, ``v`` for Adam); Keras 3 has the same order with ``learning_rate`` as a variable after
+# ``iterations``. The learning rate is not in a Keras 2 file (it is in the optimizer config).
+KERAS2_OPTIMIZER_MISSING = {"learning_rate": 1}  # Keras 3 variable -> its index
+
+
+def keras2_optimizer_values(names: list[str], values: list[Any], variable_paths: list[str], variables: list[Any]) -> list[Any]:
+    """Keras 2 optimizer values lined up with a Keras 3 optimizer's variables (others unchanged)."""
+    if len(values) + len(KERAS2_OPTIMIZER_MISSING) != len(variables) or not names or not names[0].startswith("iteration"):
+        return values
+    out = list(values)
+    for name, index in KERAS2_OPTIMIZER_MISSING.items():
+        if index >= len(variable_paths) or not variable_paths[index].endswith(name):
+            return values
+        if any(name in n for n in names):
+            return values
+        out.insert(index, variables[index].numpy() if hasattr(variables[index], "numpy") else variables[index])
+    return out

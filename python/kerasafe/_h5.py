@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _h5tree, _keras_state
+from . import _h5tree, _keras_state, _tf_keras
 from ._h5tree import Dataset, Group
 from .errors import FormatError
 
@@ -57,6 +57,8 @@ def _json_attr(root: Group, name: str, source: str) -> Any:
 
 
 def _legacy_weights(layer: Any) -> list[Any]:
+    if _tf_keras.active():
+        return _tf_keras.legacy_weights(layer)
     return list(_legacy()._legacy_weights(layer))
 
 
@@ -65,6 +67,8 @@ def _weighted_layers(model: Any) -> list[Any]:
 
 
 def _top_level_weights(model: Any) -> list[Any]:
+    if _tf_keras.active():
+        return list(getattr(model, "_trainable_weights", [])) + list(getattr(model, "_non_trainable_weights", []))
     return [v for v in model._trainable_variables + model._non_trainable_variables if any(v is w for w in model.weights)]
 
 
@@ -162,10 +166,12 @@ def save_model(model: Any, path: str, include_optimizer: bool = True) -> None:
 
 
 def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, root: Group | None = None, config_hook: Any = None) -> Any:
+    root = root if root is not None else _h5tree.read(path)
+    if _tf_keras.active():
+        return _load_model_tf_keras(path, root, custom_objects=custom_objects, compile=compile)
     from keras.src.legacy.saving import json_utils, saving_options, saving_utils
     from keras.src.saving import object_registration, serialization_lib
 
-    root = root if root is not None else _h5tree.read(path)
     raw_config = root.attrs.get("model_config")
     if raw_config is None:
         raise FormatError(f"{path}: no model_config attribute: this HDF5 file holds weights only (use load_weights)")
@@ -206,6 +212,35 @@ def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool
     optimizer_group = root.get("optimizer_weights")
     if isinstance(optimizer_group, Group):
         _restore_optimizer(model, optimizer_group, path)
+    return model
+
+
+def _load_model_tf_keras(path: str, root: Group, *, custom_objects: Any, compile: bool) -> Any:
+    """A legacy .h5 full model into tf-keras: Keras 2 configs natively, Keras 3 configs refused."""
+    from . import dialect
+
+    raw_config = root.attrs.get("model_config")
+    if raw_config is None:
+        raise FormatError(f"{path}: no model_config attribute: this HDF5 file holds weights only (use load_weights)")
+    try:
+        model_config = json.loads(_text(raw_config))
+    except ValueError as exc:
+        raise FormatError(f"{path}: model_config is not valid JSON: {exc}") from None
+    writer = _text(root.attrs.get("keras_version", b""))
+    if not dialect.is_keras2_version(writer):
+        _tf_keras.refuse_keras3_config(model_config, path, writer or "3")
+    model = _tf_keras.model_from_legacy_config(model_config, custom_objects)
+    weights = root.get("model_weights")
+    if not isinstance(weights, Group):
+        raise FormatError(f"{path}: no model_weights group")
+    load_layer_weights(weights, model, path)
+    training_config = _json_attr(root, "training_config", path) if compile else None
+    if training_config is None:
+        return model
+    _tf_keras.compile_from_training_config(model, training_config, custom_objects)
+    optimizer_group = root.get("optimizer_weights")
+    if isinstance(optimizer_group, Group):
+        _tf_keras.restore_optimizer(model, [v for _, v in _group_values(optimizer_group, path, "optimizer_weights")], path)
     return model
 
 

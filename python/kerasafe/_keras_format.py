@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import _core, _h5tree, _keras_state, dialect
+from . import _core, _h5tree, _keras_state, _tf_keras, dialect
 
 
 def save(model: Any, path: str) -> None:
@@ -37,7 +37,11 @@ def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, conf
     with _keras_state.temp_dir() as tmp:
         assets_dir = Path(tmp) / "assets"
         config_json, metadata_json, weights, assets = _core.keras_archive_read(os.fspath(path), True, str(assets_dir))
-        if dialect.is_keras2_version(_metadata(metadata_json).get("keras_version")):
+        writer = _metadata(metadata_json).get("keras_version")
+        if _tf_keras.active():
+            if not dialect.is_keras2_version(writer):
+                _tf_keras.refuse_keras3_config(json.loads(config_json), path, str(writer or "3"))
+        elif dialect.is_keras2_version(writer):
             config_json = json.dumps(dialect.keras2_archive_to_keras3(json.loads(config_json)))
         if config_hook is not None:
             config_json = json.dumps(config_hook(json.loads(config_json)))

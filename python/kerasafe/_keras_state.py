@@ -70,7 +70,11 @@ def _store_classes() -> tuple[type, type]:
         def close(self) -> None:
             pass
 
-    class TreeStore(saving_lib.H5IOStore):  # type: ignore[misc, name-defined]
+    return RecordingStore, _tree_store_class(saving_lib.H5IOStore)
+
+
+def _tree_store_class(base: type) -> type:
+    class TreeStore(base):  # type: ignore[misc, valid-type]
         """Read side: Keras calls get(path) then len(store), store[key]."""
 
         def __init__(self, root: Group) -> None:
@@ -115,7 +119,7 @@ def _store_classes() -> tuple[type, type]:
         def close(self) -> None:
             pass
 
-    return RecordingStore, TreeStore
+    return TreeStore
 
 
 def capture(model: Any, assets_dir: Path | None = None) -> Group:
@@ -134,6 +138,20 @@ def capture(model: Any, assets_dir: Path | None = None) -> Group:
 
 def restore(model: Any, root: Group, source: str, assets_dir: Path | None = None) -> None:
     """Assign the values in ``root`` to ``model``; errors name ``source``."""
+    from . import _tf_keras
+
+    if _tf_keras.active():
+        from tf_keras.src.saving import saving_lib as tfk_saving_lib
+
+        assets = tfk_saving_lib.DiskIOStore(str(assets_dir), mode="r") if assets_dir is not None else None
+        try:
+            _tf_keras.restore_state(model, _tree_store_class(object)(root), assets)
+        except (ValueError, KeyError) as exc:
+            raise FormatError(f"{source}: weights do not match the model: {exc}") from None
+        finally:
+            if assets is not None:
+                assets.close()
+        return
     saving_lib = _saving_lib()
     _, tree_store = _store_classes()
     failed: set[int] = set()
@@ -163,6 +181,10 @@ def serialize(model: Any) -> tuple[str, str]:
 
 
 def model_from_config(config_json: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+    from . import _tf_keras
+
+    if _tf_keras.active():
+        return _tf_keras.model_from_archive_config(config_json, custom_objects, compile, safe_mode)
     return _saving_lib()._model_from_config(config_json, custom_objects, compile, safe_mode)
 
 

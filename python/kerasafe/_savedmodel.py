@@ -171,6 +171,15 @@ def _load_tf_keras(export_dir: str, custom_objects: Any, compile: bool, safe_mod
     root = next((json_utils.decode(meta) for path, _, meta in nodes if path == "root"), None)
     if not root or "class_name" not in root:
         raise FormatError(f"{export_dir}/keras_metadata.pb: no root model config")
+    from . import _tf_keras
+
+    if _tf_keras.active():
+        model = _tf_keras.model_from_legacy_config({"class_name": root["class_name"], "config": root["config"]}, custom_objects)
+        _weights.load_tf_checkpoint(model, str(Path(export_dir) / VARIABLES_PREFIX))
+        training = root.get("training_config")
+        if compile and training:
+            _tf_keras.compile_from_training_config(model, training, custom_objects)
+        return model
     config = dialect.keras2_to_keras3({"class_name": root["class_name"], "config": root["config"]})
     objects = {**object_registration.GLOBAL_CUSTOM_OBJECTS, **dict(custom_objects or {})}
     with saving_options.keras_option_scope(use_legacy_config=True), serialization_lib.SafeModeScope(safe_mode):

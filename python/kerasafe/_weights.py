@@ -102,11 +102,14 @@ def _resolve_under_root_child(reader: Any, prefix: str, model: Any, keyed: list[
     if all(key in stored for key, _ in keyed) or checkpoint.OBJECT_GRAPH_KEY not in stored:
         return keyed
     graph = checkpoint.read_from(reader, prefix, [checkpoint.OBJECT_GRAPH_KEY])[checkpoint.OBJECT_GRAPH_KEY].item()
+    from . import dialect
+
     for child in _root_children(stored):
-        prefixed = [(f"{child}/{key}", v) for key, v in keyed]
-        prefixed = _resolve_through_graph(reader, prefix, prefixed, stored)
-        if all(key in stored for key, _ in prefixed):
-            return prefixed
+        for spell in (lambda k: k, dialect.keras3_checkpoint_key):
+            prefixed = [(f"{child}/{spell(key)}", v) for key, v in keyed]
+            prefixed = _resolve_through_graph(reader, prefix, prefixed, stored)
+            if all(key in stored for key, _ in prefixed):
+                return prefixed
         walked = _trackable_paths(model)
         paths = []
         for _, variable in keyed:
@@ -134,6 +137,15 @@ def load_tf_checkpoint(model: Any, prefix: str) -> None:
             problems.append(f"no value for {keras_bridge.variable_path(variable)} (key {key!r})")
         elif stored[key][0] != want:
             problems.append(f"{keras_bridge.variable_path(variable)} has shape {want} in the model but {stored[key][0]} in the file")
+    if problems and any(name.startswith("optimizer/_trainable_variables/") or "/_functional/" in name for name in stored):
+        from .errors import IncompatibleModelError
+
+        first = next(keras_bridge.variable_path(v) for k, v in keyed if k not in stored or stored[k][0] != tuple(int(d) for d in v.shape))
+        raise IncompatibleModelError(
+            f"{prefix}.index: written by Keras 3 (its keys follow Keras 3's object structure: '_functional/_operations/N', "
+            f"'optimizer/_trainable_variables/N'), which {type(model).__module__.split('.')[0]} models do not share; no value for {first}. "
+            "Load it into a Keras 3 model, or save the weights with kerasafe.save_weights (keyed the same for both Kerases)"
+        )
     if problems:
         raise FormatError(f"{prefix}.index: checkpoint does not match model {model.name!r}: " + "; ".join(problems))
     values = checkpoint.read_from(reader, prefix, [key for key, _ in keyed])

@@ -268,3 +268,70 @@ def keras2_optimizer_values(names: list[str], values: list[Any], variable_paths:
             return values
         out.insert(index, variables[index].numpy() if hasattr(variables[index], "numpy") else variables[index])
     return out
+
+
+# -- Keras 3 configs that tf-keras cannot build ---------------------------------------------------
+# (argument, test) pairs; the first layer with one is named in the refusal.
+KERAS3_ONLY_LAYER_ARGS = {
+    "batch_shape": lambda v: True,
+    "dtype": lambda v: isinstance(v, dict) and v.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"),
+}
+
+
+def first_keras3_only_layer(config: Any) -> tuple[str, str, str] | None:
+    """``(layer name, class, argument)`` of the first layer whose config only Keras 3 has."""
+    if isinstance(config, list):
+        for c in config:
+            found = first_keras3_only_layer(c)
+            if found:
+                return found
+        return None
+    if not isinstance(config, dict):
+        return None
+    inner = config.get("config")
+    if isinstance(inner, dict) and "class_name" in config:
+        for arg, test in KERAS3_ONLY_LAYER_ARGS.items():
+            if arg in inner and test(inner[arg]):
+                return str(inner.get("name", "?")), str(config["class_name"]), arg
+    for value in config.values():
+        found = first_keras3_only_layer(value)
+        if found:
+            return found
+    return None
+
+
+# -- Keras 3 weights read by tf-keras -----------------------------------------------------------------
+# Keras 3 (and Keras 2.12) key a subclassed model's layers in ``.weights.h5`` by attribute name
+# (``hidden/vars``); tf-keras 2.13+ lists them under ``layers/<snake_case class>[_N]`` in
+# ``model.layers`` order.
+def snake_case(name: str) -> str:
+    import re
+
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def keras2_layer_group_names(class_names: list[str]) -> list[str]:
+    """tf-keras's group names for a list of layers: ``dense``, ``dense_1``, ``conv2d``, …"""
+    used: dict[str, int] = {}
+    out = []
+    for cls in class_names:
+        base = snake_case(cls)
+        n = used.get(base, 0)
+        used[base] = n + 1
+        out.append(base if n == 0 else f"{base}_{n}")
+    return out
+
+
+# Keras 3 layers keep some variables under a private attribute (quantization support), so a
+# ``tf.train.Checkpoint`` of a Keras 3 model has ``hidden/_kernel`` where tf-keras has ``hidden/kernel``.
+KERAS3_VARIABLE_EDGES = {"kernel": "_kernel", "embeddings": "_embeddings"}
+
+
+def keras3_checkpoint_key(key: str) -> str:
+    """A tf-keras checkpoint key spelled the Keras 3 way (``.../kernel/.ATTRIBUTES/...`` → ``.../_kernel/...``)."""
+    head, sep, tail = key.partition("/.ATTRIBUTES/")
+    parts = head.split("/")
+    if parts and parts[-1] in KERAS3_VARIABLE_EDGES:
+        parts[-1] = KERAS3_VARIABLE_EDGES[parts[-1]]
+    return "/".join(parts) + sep + tail

@@ -227,9 +227,18 @@ def _load_model_tf_keras(path: str, root: Group, *, custom_objects: Any, compile
     except ValueError as exc:
         raise FormatError(f"{path}: model_config is not valid JSON: {exc}") from None
     writer = _text(root.attrs.get("keras_version", b""))
-    if not dialect.is_keras2_version(writer):
-        _tf_keras.refuse_keras3_config(model_config, path, writer or "3")
-    model = _tf_keras.model_from_legacy_config(model_config, custom_objects)
+    if dialect.is_keras2_version(writer):
+        model = _tf_keras.model_from_legacy_config(model_config, custom_objects)
+    else:
+        model = _tf_keras.keras3_config_to_keras2(model_config, path, writer or "3", lambda c: _tf_keras.model_from_legacy_config(c, custom_objects))
+        if not model.weights and attr_list(root["model_weights"], "layer_names") if isinstance(root.get("model_weights"), Group) else False:
+            from .errors import IncompatibleModelError
+
+            raise IncompatibleModelError(
+                f"{path}: model {model.name!r} ({type(model).__name__}, written by Keras {writer}) is a subclassed model: "
+                "its .h5 config has no input shape, so the rebuilt model has no weights to load into. "
+                "Build the model in code (call it once) and use kerasafe.load_weights(model, path), or save it as .keras"
+            )
     weights = root.get("model_weights")
     if not isinstance(weights, Group):
         raise FormatError(f"{path}: no model_weights group")
@@ -237,10 +246,13 @@ def _load_model_tf_keras(path: str, root: Group, *, custom_objects: Any, compile
     training_config = _json_attr(root, "training_config", path) if compile else None
     if training_config is None:
         return model
+    if not dialect.is_keras2_version(writer):
+        training_config = dialect.keras3_to_keras2(dialect.fix_training_config(training_config))
     _tf_keras.compile_from_training_config(model, training_config, custom_objects)
     optimizer_group = root.get("optimizer_weights")
     if isinstance(optimizer_group, Group):
-        _tf_keras.restore_optimizer(model, [v for _, v in _group_values(optimizer_group, path, "optimizer_weights")], path)
+        named = _group_values(optimizer_group, path, "optimizer_weights")
+        _tf_keras.restore_optimizer(model, [n for n, _ in named], [v for _, v in named], path)
     return model
 
 

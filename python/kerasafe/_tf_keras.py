@@ -1,10 +1,10 @@
 """Loading into tf-keras (``TF_USE_LEGACY_KERAS=1``): the same files and the same Rust readers as
 for Keras 3, with tf-keras's own config deserializer and state walk.
 
-Files written by Keras 2 (tf.keras in TF <= 2.15, tf-keras) rebuild natively. Keras 3 configs
-(``batch_shape``, ``DTypePolicy`` dicts, dict ``inbound_nodes``) cannot be built by tf-keras: those
-loads raise :class:`~kerasafe.errors.IncompatibleModelError` naming the first Keras 3 layer, and
-their weights still load into a tf-keras model built in code (``load_weights``).
+Files written by Keras 2 (tf.keras in TF <= 2.15, tf-keras) rebuild natively; Keras 3 configs are
+translated first (:func:`kerasafe.dialect.keras3_to_keras2`). Where tf-keras still cannot build
+one, :class:`~kerasafe.errors.IncompatibleModelError` names the first Keras 3 layer, the Keras that
+wrote the file and the cause; the weights still load into a tf-keras model built in code.
 """
 
 from __future__ import annotations
@@ -35,17 +35,31 @@ def _objects(custom_objects: Any) -> dict[str, Any]:
     return {**tf_keras.saving.get_custom_objects(), **dict(custom_objects or {})}
 
 
-def refuse_keras3_config(config: Any, source: str, writer: str) -> None:
+def keras3_config_to_keras2(config: Any, source: str, writer: str, build: Any) -> Any:
+    """Build a Keras 3 config with tf-keras after :func:`dialect.keras3_to_keras2`; where tf-keras
+    still cannot, raise :class:`IncompatibleModelError` naming the first Keras 3 layer and the cause."""
+    from . import dialect
+
+    translated = dialect.keras3_to_keras2(config)
+    try:
+        return build(translated)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        refuse_keras3_config(config, source, writer, cause=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
+
+
+def refuse_keras3_config(config: Any, source: str, writer: str, cause: str = "") -> None:
     """Raise :class:`IncompatibleModelError` naming the first layer with a Keras 3-only config."""
     from . import dialect
 
     layer = dialect.first_keras3_only_layer(config)
     what = f"layer {layer[0]!r} ({layer[1]}: {layer[2]})" if layer else "its model config"
     raise IncompatibleModelError(
-        f"{source}: written by Keras {writer}; {what} is Keras 3 only and tf-keras cannot build it. "
+        f"{source}: written by Keras {writer}; {what} is Keras 3 only and tf-keras cannot build it"
+        + (f" even translated ({cause}). " if cause else ". ") +
         "Load this file with Keras 3, or build the model in code with tf-keras and load the weights "
         "with kerasafe.load_weights(model, path)"
     )
+    raise AssertionError("unreachable")
 
 
 def model_from_legacy_config(config: Any, custom_objects: Any) -> Any:
@@ -65,13 +79,21 @@ def _optimizer_variables(optimizer: Any) -> list[Any]:
     return list(variables() if callable(variables) else variables)
 
 
-def restore_optimizer(model: Any, values: list[np.ndarray], source: str) -> None:
+def restore_optimizer(model: Any, names: list[str], values: list[np.ndarray], source: str) -> None:
+    from . import dialect
+
     optimizer = model.optimizer
+    trainable = list(model.trainable_variables)
+    legacy = hasattr(optimizer, "_create_all_weights")  # tf-keras's legacy optimizers (its .h5 compile)
     try:
-        optimizer.build(model.trainable_variables)
+        if legacy:
+            optimizer._create_all_weights(trainable)
+        else:
+            optimizer.build(trainable)
     except Exception:
         pass
-    variables = _optimizer_variables(optimizer)
+    variables = list(optimizer.weights) if legacy else _optimizer_variables(optimizer)
+    values = dialect.optimizer_values_for_tf_keras(names, values, len(trainable), len(variables), legacy)
     if len(values) != len(variables) or any(tuple(np.shape(v)) != tuple(int(d) for d in w.shape) for v, w in zip(values, variables)):
         warnings.warn(
             f"{source}: the file has {len(values)} optimizer values, {type(optimizer).__name__} has {len(variables)} variables; "

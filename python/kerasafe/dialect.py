@@ -308,7 +308,8 @@ def snake_case(name: str) -> str:
     import re
 
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()  # tf-keras's generic_utils.to_snake_case
+    return name if not name.startswith("_") else "private" + name
 
 
 def keras2_layer_group_names(class_names: list[str]) -> list[str]:
@@ -335,3 +336,148 @@ def keras3_checkpoint_key(key: str) -> str:
     if parts and parts[-1] in KERAS3_VARIABLE_EDGES:
         parts[-1] = KERAS3_VARIABLE_EDGES[parts[-1]]
     return "/".join(parts) + sep + tail
+
+
+# -- Keras 3 configs read by tf-keras (the other direction) -----------------------------------------
+# Keras 3 argument names tf-keras spells differently.
+KERAS3_RENAMED_ARGS = {"InputLayer": {"batch_shape": "batch_input_shape"}}
+
+# Keras 3 arguments tf-keras rejects, dropped where the value is tf-keras's behaviour anyway
+# (None: whatever the value). "*": every layer.
+KERAS3_ONLY_ARGS: dict[str, dict[str, Any]] = {
+    "*": {"quantization_config": None, "lora_rank": None, "lora_alpha": None},
+    "InputLayer": {"optional": False},
+    "LSTM": {"seed": None, "use_cudnn": "auto"},
+    "GRU": {"seed": None, "use_cudnn": "auto"},
+    "SimpleRNN": {"seed": None},
+    "BatchNormalization": {"synchronized": False},
+}
+_DROP_IF_NONE = frozenset({"quantization_config", "lora_rank", "lora_alpha", "seed"})
+
+# Keras 3 optimizer arguments tf-keras rejects (its legacy optimizers, used for .h5, accept even
+# fewer), dropped where the value is the default.
+KERAS3_OPTIMIZER_ONLY_ARGS = {
+    "loss_scale_factor": None,
+    "gradient_accumulation_steps": None,
+    "weight_decay": None,
+    "use_ema": False,
+    "ema_momentum": 0.99,
+    "ema_overwrite_frequency": None,
+    "clipnorm": None,
+    "clipvalue": None,
+    "global_clipnorm": None,
+}
+
+# Keras 3 class names tf-keras knows under another name.
+KERAS3_CLASS_RENAMES = {"OrthogonalInitializer": "Orthogonal"}
+
+# Initializer arguments only Keras 3 has (fan axes of variance-scaling initializers).
+KERAS3_INITIALIZER_ONLY_ARGS = {"input_axes": None, "output_axes": None}
+
+# Classes tf-keras deserializes from another module than Keras 3 names.
+KERAS2_MODULE_BY_CLASS = {"Functional": "tf_keras.src.engine.functional", "Sequential": "keras"}
+
+
+def _policy_to_keras2(value: Any) -> Any:
+    """``{"class_name": "DTypePolicy", "config": {"name": "float32"}}`` → ``"float32"`` (or a tf-keras Policy)."""
+    if isinstance(value, dict) and value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        name = (value.get("config") or {}).get("name", "float32")
+        if name in ("float16", "float32", "float64", "bfloat16", "int32", "int64"):
+            return name
+        return {"module": "keras.mixed_precision", "class_name": "Policy", "config": {"name": name}, "registered_name": None}
+    return value
+
+
+def _history(tensor: Any) -> Any:
+    if isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__":
+        layer, node, index = tensor["config"]["keras_history"]
+        return [layer, node, index, {}]
+    if isinstance(tensor, list):
+        return [_history(t) for t in tensor]
+    return tensor
+
+
+def _nodes_to_keras2(nodes: Any) -> Any:
+    """Keras 3 ``{"args": [tensors], "kwargs": {...}}`` nodes → Keras 2 ``[[layer, node, index, kwargs], ...]``."""
+    if not isinstance(nodes, list):
+        return nodes
+    out = []
+    for node in nodes:
+        if not isinstance(node, dict) or "args" not in node:
+            out.append(node)
+            continue
+        args = node.get("args") or []
+        first = args[0] if args else []
+        entries = _history(first) if isinstance(first, list) else [_history(first)]
+        kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None and k != "training"}
+        if entries and kwargs:
+            entries[0][3] = kwargs
+        out.append(entries)
+    return out
+
+
+def _io_list(value: Any) -> Any:
+    """Keras 3 writes one input/output as a bare triple; Keras 2 always as a list of triples."""
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        return [value]
+    return value
+
+
+def keras3_to_keras2(config: Any) -> Any:
+    """A Keras 3 model config (``.keras`` config.json or legacy ``.h5`` model_config) made
+    buildable by tf-keras, table by table."""
+    if isinstance(config, list):
+        return [keras3_to_keras2(c) for c in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: keras3_to_keras2(v) for k, v in config.items() if k != "shared_object_id"}
+    cls = out.get("class_name")
+    inner = out.get("config")
+    if isinstance(cls, str) and cls in KERAS3_CLASS_RENAMES:
+        cls = out["class_name"] = KERAS3_CLASS_RENAMES[cls]
+    if isinstance(cls, str) and isinstance(inner, dict) and cls in KERAS3_OPTIMIZERS:
+        for arg, harmless in KERAS3_OPTIMIZER_ONLY_ARGS.items():
+            if arg in inner and inner[arg] == harmless:
+                del inner[arg]
+    if isinstance(cls, str) and isinstance(inner, dict):
+        if cls in KERAS2_MODULE_BY_CLASS and "module" in out:
+            out["module"] = KERAS2_MODULE_BY_CLASS[cls]
+        if "dtype" in inner:
+            inner["dtype"] = _policy_to_keras2(inner["dtype"])
+        for old, new in KERAS3_RENAMED_ARGS.get(cls, {}).items():
+            if old in inner and new not in inner:
+                inner[new] = inner.pop(old)
+        for key in ("*", cls):
+            for arg, harmless in KERAS3_ONLY_ARGS.get(key, {}).items():
+                if arg in inner and (inner[arg] == harmless or (arg in _DROP_IF_NONE and inner[arg] is None)):
+                    del inner[arg]
+        if str(out.get("module", "")).startswith("keras.initializers"):
+            for arg, harmless in KERAS3_INITIALIZER_ONLY_ARGS.items():
+                if arg in inner and inner[arg] == harmless:
+                    del inner[arg]
+        if cls in ("Functional", "Model") and isinstance(inner.get("layers"), list):
+            for key in ("input_layers", "output_layers"):
+                if key in inner:
+                    inner[key] = _io_list(inner[key])
+    if "inbound_nodes" in out:
+        out["inbound_nodes"] = _nodes_to_keras2(out["inbound_nodes"])
+    return out
+
+
+# -- optimizer state read by tf-keras ----------------------------------------------------------------
+# Stored (Keras 3, Keras 2.11+ optimizers): ``iteration`` [``learning_rate`` in Keras 3], then the
+# slots interleaved per variable (m0, v0, m1, v1, …). tf-keras compiles a legacy .h5 with a legacy
+# optimizer: ``iterations`` then the slots grouped by kind (m0, m1, …, v0, v1, …).
+def optimizer_values_for_tf_keras(names: list[str], values: list[Any], n_trainable: int, n_variables: int, grouped: bool) -> list[Any]:
+    """Stored optimizer values in the order of a tf-keras optimizer's variables (unchanged if the
+    layout is not recognised; the caller then checks counts and shapes)."""
+    if not names or not n_trainable or "iteration" not in names[0]:
+        return values
+    header = 2 if len(names) > 1 and names[1].split("/")[-1].split(":")[0] == "learning_rate" else 1
+    body = values[header:]
+    if len(body) % n_trainable or len(body) + 1 != n_variables:
+        return values
+    slots = len(body) // n_trainable
+    if not grouped:
+        return [values[0], *body]
+    return [values[0], *(body[i * slots + s] for s in range(slots) for i in range(n_trainable))]

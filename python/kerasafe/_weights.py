@@ -118,7 +118,53 @@ def _resolve_under_root_child(reader: Any, prefix: str, model: Any, keyed: list[
         found = _core.object_graph_resolve(graph, paths, "VARIABLE_VALUE")
         if all(found):
             return [(key, variable) for key, (_, variable) in zip(found, keyed)]
+        matched = _match_keras3_operations(graph, child, keyed, stored)
+        if matched is not None:
+            return matched
     return keyed
+
+
+def _match_keras3_operations(graph: bytes, child: str, keyed: list[tuple[str, Any]], stored: dict[str, Any]) -> list[tuple[str, Any]] | None:
+    """A Keras 3 Sequential/Functional in a ``tf.train.Checkpoint`` keeps its layers as
+    ``[_functional/]_operations/N``; a tf-keras model counts ``layer_with_weights-K``. Each weighted
+    layer K is matched to the one operation N whose variables all exist with the model's shapes
+    (names spelled the Keras 3 way); an ambiguous or missing match gives up (None)."""
+    from . import dialect
+
+    by_layer: dict[str, list[tuple[int, list[list[str]]]]] = {}
+    for i, (key, _) in enumerate(keyed):
+        head = key.split("/", 1)
+        if not head[0].startswith("layer_with_weights-") or len(head) < 2:
+            return None
+        spellings = {head[1], dialect.keras3_checkpoint_key(head[1])}  # Dense's _kernel, but LSTMCell's kernel
+        by_layer.setdefault(head[0], []).append((i, [[_unescape(e) for e in rest[: -len(_VALUE_SUFFIX)].split("/")] for rest in sorted(spellings)]))
+    operations = range(0, 2 * len(by_layer) + 8)
+    # Functional models hold _operations themselves; Sequential ones inside _functional.
+    roots = (["_operations"], ["_functional", "_operations"])
+    probes = [
+        (layer, n, i, [child, *root, str(n), *edges])
+        for layer, items in by_layer.items()
+        for n in operations
+        for i, variants in items
+        for edges in variants
+        for root in roots
+    ]
+    found = _core.object_graph_resolve(graph, [p[3] for p in probes], "VARIABLE_VALUE")
+    hits: dict[tuple[str, int], dict[int, str]] = {}
+    for (layer, n, i, _), key in zip(probes, found):
+        want = tuple(int(d) for d in keyed[i][1].shape)
+        if key is not None and key in stored and stored[key][0] == want:
+            hits.setdefault((layer, n), {})[i] = key
+    out = list(keyed)
+    used: set[int] = set()
+    for layer, items in by_layer.items():
+        complete = [n for n in operations if len(hits.get((layer, n), {})) == len(items)]
+        if len(complete) != 1 or complete[0] in used:
+            return None
+        used.add(complete[0])
+        for i, key in hits[(layer, complete[0])].items():
+            out[i] = (key, keyed[i][1])
+    return out
 
 
 def load_tf_checkpoint(model: Any, prefix: str) -> None:

@@ -25,13 +25,6 @@ EXPECTED_REFUSALS: list[tuple[str, str, str, str, str]] = [
         "is a subclassed model",
         "a subclassed model in legacy .h5 has no input shape to rebuild it with (use load_weights into a model built in code, or .keras)",
     ),
-    (
-        "tf_keras",
-        "keras3.*/tf_checkpoint/[!s]*/ckpt",
-        "IncompatibleModelError",
-        "written by Keras 3",
-        "keyed by Keras 3's object structure (_functional/_operations), which tf-keras Sequential/Functional models do not have",
-    ),
 ]
 
 

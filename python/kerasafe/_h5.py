@@ -317,20 +317,5 @@ def load_weights(model: Any, path: str) -> None:
     elif "layer_names" in root.attrs or "layer_names0" in root.attrs:
         load_layer_weights(root, model, path)
     else:
-        _keras_state.restore(model, _keras212_weights(root), path)
+        _keras_state.restore(model, root, path)
 
-
-def _keras212_weights(root: Group) -> Group:
-    """A Keras 2.12 ``.weights.h5`` laid out as later releases lay it out (dialect tables)."""
-    from . import dialect
-
-    for old, new in dialect.KERAS212_GROUP_RENAMES.items():
-        group = root.children.get(old)
-        if isinstance(group, Group) and new not in root.children:
-            names = dialect.keras212_layer_group_names(list(group.children))
-            renamed = Group(attrs=group.attrs)
-            for name, child in group.children.items():
-                renamed.children[names[name]] = child
-            root.children[new] = renamed
-            del root.children[old]
-    return root

@@ -140,6 +140,7 @@ def restore(model: Any, root: Group, source: str, assets_dir: Path | None = None
     """Assign the values in ``root`` to ``model``; errors name ``source``."""
     from . import _tf_keras
 
+    root = keras212_layout(root)
     if _tf_keras.active():
         from tf_keras.src.saving import saving_lib as tfk_saving_lib
 
@@ -190,3 +191,19 @@ def model_from_config(config_json: str, custom_objects: Any, compile: bool, safe
 
 def temp_dir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="kerasafe-")
+
+
+def keras212_layout(root: Group) -> Group:
+    """A Keras 2.12/2.13 weights file (``.weights.h5`` or in a ``.keras``) laid out as later releases lay it out (dialect tables)."""
+    from . import dialect
+
+    for old, new in dialect.KERAS212_GROUP_RENAMES.items():
+        group = root.children.get(old)
+        if isinstance(group, Group) and new not in root.children:
+            names = dialect.keras212_layer_group_names(list(group.children))
+            renamed = Group(attrs=group.attrs)
+            for name, child in group.children.items():
+                renamed.children[names[name]] = child
+            root.children[new] = renamed
+            del root.children[old]
+    return root

@@ -222,8 +222,8 @@ def is_keras2_version(version: Any) -> bool:
     return isinstance(version, str) and version.split(".")[0] in ("1", "2")
 
 
-# -- Keras 2.12 ``.weights.h5`` ---------------------------------------------------------------------
-# Keras 2.12 kept layer states under ``_layer_checkpoint_dependencies`` (Keras 2.13+ and Keras 3:
+# -- Keras 2.12 / 2.13 weights files (``.weights.h5``, ``model.weights.h5`` in ``.keras``) --------------
+# Keras 2.12 and 2.13 kept layer states under ``_layer_checkpoint_dependencies`` (Keras 2.14+ and Keras 3:
 # ``layers``) and numbered same-class groups with gaps (``dense``, ``dense_2``, ``dense_4``) where
 # later releases count ``dense``, ``dense_1``, ``dense_2`` in the same order.
 KERAS212_GROUP_RENAMES = {"_layer_checkpoint_dependencies": "layers"}

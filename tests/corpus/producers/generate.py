@@ -26,7 +26,8 @@ VENVS = Path(os.environ.get("KERASAFE_VENVS", "/work/venvs"))
 # environment with `tensorflow-cpu`; it is installed with --no-deps beside tensorflow-cpu.
 VENV_REQUIREMENTS = {
     "tf2.12": (["tensorflow-cpu==2.12.1", "h5py"], []),
-    "tf2.15": (["tensorflow-cpu==2.15.1", "h5py"], []),
+    "tf2.13": (["tensorflow-cpu==2.13.1", "h5py"], []),
+    "tf2.15": (["tensorflow-cpu==2.15.1", "h5py"], ["tf-keras==2.15.1"]),
     "tf2.16": (["tensorflow-cpu==2.16.2", "keras==3.0.5", "h5py"], []),
     "tf2.17": (["tensorflow-cpu==2.17.1", "keras==3.5.0", "h5py"], ["tf-keras==2.17.0"]),
     "tf2.19": (["tensorflow-cpu==2.19.1", "keras==3.10.0", "h5py"], ["tf-keras==2.19.0"]),
@@ -36,7 +37,9 @@ VENV_REQUIREMENTS = {
 # producer -> (virtualenv, use tf-keras)
 PRODUCERS = {
     "tf2.12-keras2.12": ("tf2.12", False),
+    "tf2.13-keras2.13": ("tf2.13", False),
     "tf2.15-keras2.15": ("tf2.15", False),
+    "tf-keras2.15": ("tf2.15", True),
     "keras3.0-tf2.16": ("tf2.16", False),
     "keras3.5-tf2.17": ("tf2.17", False),
     "tf-keras2.17": ("tf2.17", True),
@@ -51,16 +54,20 @@ def venv_python(name: str) -> Path:
     venv = VENVS / name
     python = venv / "bin" / "python"
     marker = venv / ".kerasafe-ready"
-    if marker.is_file():
-        return python
     deps, no_deps = VENV_REQUIREMENTS[name]
-    print(f"== creating {venv}: {' '.join(deps + no_deps)}", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    wanted = " ".join(deps + no_deps) + "\n"
+    if marker.is_file() and marker.read_text() == wanted:
+        return python
+    if not python.exists():
+        print(f"== creating {venv}: {wanted.strip()}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    else:
+        print(f"== updating {venv}: {wanted.strip()}", flush=True)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, *deps], check=True)
     if no_deps:
         subprocess.run([*pip, "--no-deps", *no_deps], check=True)
-    marker.write_text(" ".join(deps + no_deps) + "\n")
+    marker.write_text(wanted)
     return python
 
 

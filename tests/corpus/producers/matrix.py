@@ -24,10 +24,9 @@ sys.path.insert(0, str(HERE))
 from expected import expected_refusal  # noqa: E402
 
 DOC = REPO / "docs" / "compatibility.md"
-FORMAT_ORDER = ["keras", "h5_as_keras", "h5", "weights_h5", "legacy_weights_h5", "tf_weights", "tf_checkpoint", "savedmodel", "export", "tf_saved_model"]
+FORMAT_ORDER = ["keras", "h5", "weights_h5", "legacy_weights_h5", "tf_weights", "tf_checkpoint", "savedmodel", "export", "tf_saved_model"]
 FORMAT_TITLES = {
-    "keras": "`.keras`",
-    "h5_as_keras": "HDF5 named `.keras`",
+    "keras": "`.keras` (HDF5 from TF 2.12)",
     "h5": "`.h5` model",
     "weights_h5": "`.weights.h5`",
     "legacy_weights_h5": "weights `.h5`",

@@ -42,19 +42,12 @@ else:
 KERAS3 = FLAVOUR == "keras3"
 
 # SavedModel directories are 100s of KB each: written for fewer kinds to keep the corpus small.
-SAVEDMODEL_KINDS = ["mlp", "custom", "subclassed"]
+# (TF <= 2.12 wrote HDF5 under a .keras name: that is the "keras" format of tf2.12-keras2.12.)
+SAVEDMODEL_KINDS = {"savedmodel": ["mlp", "custom", "subclassed"], "export": ["mlp", "custom", "subclassed"], "tf_saved_model": ["mlp", "subclassed"]}
 
 
 def _save_keras(model, path):
     model.save(path)
-
-
-def _save_h5_as_keras(model, path):
-    # TF <= 2.12 let `save_format="h5"` write HDF5 under a .keras name.
-    model.save(path, save_format="h5")
-    with open(path, "rb") as f:
-        if f.read(8) != b"\x89HDF\r\n\x1a\n":
-            raise RuntimeError("wrote a zip, not HDF5")
 
 
 def _save_h5(model, path):
@@ -95,7 +88,6 @@ def _save_tf_saved_model(model, path):
 # format -> (saver, path under OUT_DIR, kerasafe loader, producers that have it)
 FORMATS = {
     "keras": (_save_keras, "keras/{kind}.keras", "load_model", "all"),
-    "h5_as_keras": (_save_h5_as_keras, "h5_as_keras/{kind}.keras", "load_model", "keras2"),
     "h5": (_save_h5, "h5/{kind}.h5", "load_model", "all"),
     "weights_h5": (_save_weights_h5, "weights_h5/{kind}.weights.h5", "load_weights", "all"),
     "legacy_weights_h5": (_save_legacy_weights_h5, "legacy_weights_h5/{kind}.h5", "load_weights", "keras2"),
@@ -142,7 +134,7 @@ def main(producer: str, out: Path) -> None:
         for fmt, (save, pattern, loader, who) in FORMATS.items():
             if who == "keras2" and KERAS3 or who == "keras3" and not KERAS3:
                 continue
-            if fmt in ("savedmodel", "export", "tf_saved_model") and kind not in SAVEDMODEL_KINDS:
+            if fmt in SAVEDMODEL_KINDS and kind not in SAVEDMODEL_KINDS[fmt]:
                 continue
             rel = pattern.format(kind=kind)
             path = out / rel

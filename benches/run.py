@@ -81,6 +81,7 @@ def main() -> None:
         "checkpoint": run("bench_checkpoint.py", "--gb", "1.0", "--repeat", "3"),
         "models": {f"{int(p / 1e6)}M": run("bench_models.py", "--params", str(p), "--repeat", "2") for p in sizes},
         "inspect_s": inspect_time(sizes[-1]),
+        "object_storage_100M": run("bench_object_storage.py", "--params", "100e6", "--repeat", "2"),
     }
     print(f"dd page-cache write: {results['dd_page_cache_gb_per_s']:.2f} GB/s; import kerasafe: {results['import_kerasafe_s'] * 1000:.0f} ms; "
           f"inspect ({int(sizes[-1] / 1e6)}M .keras): {results['inspect_s'] * 1000:.0f} ms")

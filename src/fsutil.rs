@@ -32,14 +32,23 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
 /// Write `path` through `fill` into a temporary sibling, then rename it into place; the
 /// temporary file is removed when anything fails, so no half-written file is ever visible.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
+    let tmp = write_temp(path, fill)?;
+    let renamed = std::fs::rename(&tmp, path);
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    renamed.at(path)
+}
+
+/// Fill a fresh temporary sibling of `path` and return its name (the caller renames it); the
+/// temporary file is removed when `fill` fails.
+pub fn write_temp(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> Result<PathBuf> {
     let tmp = temp_sibling(path);
-    let result = File::create(&tmp)
-        .and_then(|mut f| fill(&mut f))
-        .and_then(|()| std::fs::rename(&tmp, path));
+    let result = File::create(&tmp).and_then(|mut f| fill(&mut f));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.at(path)
+    result.at(path).map(|()| tmp)
 }
 
 /// fsync a file or a directory by path.

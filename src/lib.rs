@@ -10,7 +10,10 @@ pub mod error;
 pub mod fsutil;
 pub mod h5;
 pub mod keras_zip;
+pub mod progress;
 pub mod registry;
+#[cfg(feature = "s3")]
+pub mod remote;
 pub mod savedmodel;
 pub mod store;
 pub mod tensor;

@@ -57,3 +57,24 @@ fn h5_metadata_entry_with_a_40gib_size_is_a_format_error() {
         assert!(peak < 512 * 1024, "peak RSS {peak} KiB");
     }
 }
+
+/// An 11 KB HDF5 file whose string attribute message stores 15 bytes for an element that needs
+/// 16: libhdf5's `H5Aread` copied 16 bytes out of the 15-byte buffer (a heap over-read that
+/// AddressSanitizer reported in `H5A__read`). The stored size is now checked before the read.
+#[test]
+fn h5_attribute_with_short_stored_data_is_refused_before_libhdf5_reads_it() {
+    let path = regressions().join("h5_attr_data_shorter_than_type.h5");
+    for read in [h5::read_structure, h5::read_file] {
+        match read(&path) {
+            Err(e @ Error::Format { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("h5_attr_data_shorter_than_type.h5"), "{text}");
+                assert!(
+                    text.contains("stores 15 bytes, but its type and shape need 16"),
+                    "{text}"
+                );
+            }
+            other => panic!("expected a format error, got {other:?}"),
+        }
+    }
+}

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _core, _progress
 from ._dtypes import name_of, to_numpy
 
 
@@ -214,11 +214,11 @@ def _from_core(raw: Any) -> Group | Dataset:
 
 def write(path: str | os.PathLike[str], root: Group) -> None:
     """Write ``root`` as an HDF5 file (temp file + rename, done by the core)."""
-    _core.h5_write(os.fspath(path), _to_core(root))
+    _core.h5_write(os.fspath(path), _to_core(root), progress=_progress.current())
 
 
 def read(path: str | os.PathLike[str], *, values: bool = True) -> Group:
     """Read a whole HDF5 file (or, with ``values=False``, everything but dataset values)."""
-    group = _from_core(_core.h5_read(os.fspath(path), values))
+    group = _from_core(_core.h5_read(os.fspath(path), values, progress=_progress.current()))
     assert isinstance(group, Group)
     return group

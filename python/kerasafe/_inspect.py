@@ -1100,11 +1100,34 @@ def inspect(path: PathLike) -> dict[str, Any]:
     >>> kerasafe.checkpoint.write("/tmp/demo/ckpt", {"dense/kernel": np.ones((2, 3), "float32")})
     >>> kerasafe.inspect("/tmp/demo/ckpt")["parameters"]["total"]
     6
+
+    Object-storage URLs are downloaded to a temporary directory first (an artifact version
+    through its checked download).
     """
+    from . import _remote
+
+    if _remote.is_remote(path):
+        return _inspect_remote(str(path).rstrip("/"))
     kind, target = locate(path)
     if kind == "artifact":
         return _artifact_report(target)
     return _report(_read(kind, target))
+
+
+def _inspect_remote(url: str) -> dict[str, Any]:
+    from . import _remote
+    from .errors import ArtifactNotFoundError
+
+    core = _remote.native()
+    with _remote.scratch() as tmp:
+        try:
+            core.remote_download_version(url, str(tmp), None)
+            info = inspect(tmp)
+        except ArtifactNotFoundError:  # not a version: a model file or directory
+            with _remote.reading(url) as local:
+                info = inspect(local)
+    info["path"] = url
+    return info
 
 
 # -- values ----------------------------------------------------------------------------------------------

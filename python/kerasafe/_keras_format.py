@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import _core, _h5tree, _keras_state, _tf_keras, dialect
+from . import _core, _h5tree, _keras_state, _progress, _tf_keras, dialect
 
 
 def save(model: Any, path: str) -> None:
@@ -16,7 +16,7 @@ def save(model: Any, path: str) -> None:
         assets_dir = Path(tmp) / "assets"
         weights = _keras_state.capture(model, assets_dir)
         assets = [(p.relative_to(assets_dir).as_posix(), str(p)) for p in sorted(assets_dir.rglob("*")) if p.is_file()] if assets_dir.exists() else []
-        _core.keras_archive_write(path, config_json, metadata_json, _h5tree._to_core(weights), assets)
+        _core.keras_archive_write(path, config_json, metadata_json, _h5tree._to_core(weights), assets, progress=_progress.current())
 
 
 def read_config(path: str) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def _metadata(metadata_json: Any) -> dict[str, Any]:
 def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, config_hook: Any = None) -> Any:
     with _keras_state.temp_dir() as tmp:
         assets_dir = Path(tmp) / "assets"
-        config_json, metadata_json, weights, assets = _core.keras_archive_read(os.fspath(path), True, str(assets_dir))
+        config_json, metadata_json, weights, assets = _core.keras_archive_read(os.fspath(path), True, str(assets_dir), progress=_progress.current())
         writer = _metadata(metadata_json).get("keras_version")
         into_tf_keras = _tf_keras.active()
         keras3_into_tf_keras = into_tf_keras and not dialect.is_keras2_version(writer)

@@ -40,14 +40,14 @@ def _unescape(edge: str) -> str:
     return edge.replace(".S", "/").replace("..", ".")
 
 
-def _resolve_through_graph(reader: Any, prefix: str, keyed: list[tuple[str, Any]], stored: dict[str, Any]) -> list[tuple[str, Any]]:
+def _resolve_through_graph(reader: Any, prefix: str, keyed: list[tuple[str, Any]], stored: dict[str, Any], data_bytes: int | None) -> list[tuple[str, Any]]:
     """Keys missing under their usual name are looked up by walking the object graph: the same
     object may be keyed by another, shorter route (tf-keras SavedModels key LSTM cells as
     ``variables/N``)."""
     missing = [i for i, (key, _) in enumerate(keyed) if key not in stored]
     if not missing or checkpoint.OBJECT_GRAPH_KEY not in stored:
         return keyed
-    graph = checkpoint.read_from(reader, prefix, [checkpoint.OBJECT_GRAPH_KEY])[checkpoint.OBJECT_GRAPH_KEY].item()
+    graph = checkpoint.read_from(reader, prefix, [checkpoint.OBJECT_GRAPH_KEY], data_bytes=data_bytes)[checkpoint.OBJECT_GRAPH_KEY].item()
     paths = [[_unescape(e) for e in keyed[i][0][: -len(_VALUE_SUFFIX)].split("/")] for i in missing]
     found = _core.object_graph_resolve(graph, paths, "VARIABLE_VALUE")
     out = list(keyed)
@@ -95,19 +95,19 @@ def _trackable_paths(model: Any) -> dict[int, list[str]]:
     return out
 
 
-def _resolve_under_root_child(reader: Any, prefix: str, model: Any, keyed: list[tuple[str, Any]], stored: dict[str, Any]) -> list[tuple[str, Any]]:
+def _resolve_under_root_child(reader: Any, prefix: str, model: Any, keyed: list[tuple[str, Any]], stored: dict[str, Any], data_bytes: int | None = None) -> list[tuple[str, Any]]:
     """Keys of a ``tf.train.Checkpoint(model=model, ...)``: the model's variables sit under a child
     of the checkpoint root. Keras 2 models key them as ``model/layer_with_weights-N/...``; Keras 3
     models by their own object structure, found by walking the stored and the live graphs."""
     if all(key in stored for key, _ in keyed) or checkpoint.OBJECT_GRAPH_KEY not in stored:
         return keyed
-    graph = checkpoint.read_from(reader, prefix, [checkpoint.OBJECT_GRAPH_KEY])[checkpoint.OBJECT_GRAPH_KEY].item()
+    graph = checkpoint.read_from(reader, prefix, [checkpoint.OBJECT_GRAPH_KEY], data_bytes=data_bytes)[checkpoint.OBJECT_GRAPH_KEY].item()
     from . import dialect
 
     for child in _root_children(stored):
         for spell in (lambda k: k, dialect.keras3_checkpoint_key):
             prefixed = [(f"{child}/{spell(key)}", v) for key, v in keyed]
-            prefixed = _resolve_through_graph(reader, prefix, prefixed, stored)
+            prefixed = _resolve_through_graph(reader, prefix, prefixed, stored, data_bytes)
             if all(key in stored for key, _ in prefixed):
                 return prefixed
         walked = _trackable_paths(model)
@@ -167,15 +167,21 @@ def _match_keras3_operations(graph: bytes, child: str, keyed: list[tuple[str, An
     return out
 
 
-def load_tf_checkpoint(model: Any, prefix: str) -> None:
-    if not os.path.exists(f"{prefix}.index"):
-        raise NotFoundError(f"{prefix}.index: no TF checkpoint at this prefix")
+def load_tf_checkpoint(model: Any, prefix: str, reader: Any = None) -> None:
+    """Load a TF-format checkpoint at ``prefix`` into ``model``; ``reader`` is an opened reader
+    (a ``RemoteCheckpointReader`` for object storage), else the local files are opened."""
+    data_bytes = None
+    if reader is None:
+        if not os.path.exists(f"{prefix}.index"):
+            raise NotFoundError(f"{prefix}.index: no TF checkpoint at this prefix")
+        reader = checkpoint._reader(prefix)
+    else:
+        data_bytes = reader.data_bytes()
     keras_bridge.ensure_built(model)
-    reader = checkpoint._reader(prefix)
     stored = {name: (tuple(shape), dtype) for name, shape, dtype, _ in reader.entries()}
     keyed = keras_bridge.tf_checkpoint_variables(model)
-    keyed = _resolve_through_graph(reader, prefix, keyed, stored)
-    keyed = _resolve_under_root_child(reader, prefix, model, keyed, stored)
+    keyed = _resolve_through_graph(reader, prefix, keyed, stored, data_bytes)
+    keyed = _resolve_under_root_child(reader, prefix, model, keyed, stored, data_bytes)
     problems: list[str] = []
     for key, variable in keyed:
         want = tuple(int(d) for d in variable.shape)
@@ -194,6 +200,6 @@ def load_tf_checkpoint(model: Any, prefix: str) -> None:
         )
     if problems:
         raise FormatError(f"{prefix}.index: checkpoint does not match model {model.name!r}: " + "; ".join(problems))
-    values = checkpoint.read_from(reader, prefix, [key for key, _ in keyed])
+    values = checkpoint.read_from(reader, prefix, [key for key, _ in keyed], data_bytes=data_bytes)
     for key, variable in keyed:  # everything was read and checked before the first assignment
         variable.assign(values[key])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, Union
 
-from . import _weights
+from . import _progress, _remote, _weights
 from .errors import ArtifactExistsError, FormatError, NotFoundError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -26,24 +27,55 @@ def _kind_for_save(path: str) -> str:
     return "savedmodel"
 
 
-def save_model(model: Any, filepath: PathLike, *, overwrite: bool = True, include_optimizer: bool = True) -> None:
+def save_model(
+    model: Any,
+    filepath: PathLike,
+    *,
+    overwrite: bool = True,
+    include_optimizer: bool = True,
+    progress: bool | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> None:
     """Save architecture, weights, optimizer state and compile config.
 
     ``*.h5`` / ``*.hdf5`` write the legacy HDF5 full model, ``*.keras`` the Keras 3 archive, any
     other path a SavedModel directory. Files are written under temporary names and renamed, so
     a failed save never leaves half a model behind.
+
+    ``progress``: a progress bar (bytes, rate) on stderr: True always, False never, None (the
+    default) as ``KERASAFE_PROGRESS`` says, else only when stderr is a terminal and the job moves
+    at least 1 GiB. SavedModel saves show none (TensorFlow writes their bytes).
+
+    ``filepath`` may be an ``s3://``, ``gs://`` or ``az://`` URL: the model is written to a
+    temporary directory and uploaded (``storage_options`` as in :func:`kerasafe.save_artifact`).
     """
     from . import registry
 
     path = os.fspath(filepath)
-    if not overwrite and os.path.exists(path):
+    remote = _remote.is_remote(path)
+    if not overwrite and (_remote.exists(path, storage_options) if remote else os.path.exists(path)):
         raise ArtifactExistsError(f"{path}: exists and overwrite=False")
     # Every custom object registered, get_config() JSON-able and from_config() rebuilding it:
     # checked before anything is written.
     registry.check_on_save(model)
+    if remote:
+        with _remote.writing(path, storage_options) as local:
+            _save_local(model, local, include_optimizer, progress)
+        return
+    _save_local(model, path, include_optimizer, progress)
+
+
+def _save_local(model: Any, path: str, include_optimizer: bool, progress: bool | None) -> None:
     kind = _kind_for_save(path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
+    if kind == "savedmodel":
+        progress = False  # TensorFlow writes the SavedModel's bytes itself: nothing to count
+    with _progress.task(progress, _progress.describe("saving", path), lambda: _progress.model_bytes(model)):
+        _save_model(model, path, kind, include_optimizer)
+
+
+def _save_model(model: Any, path: str, kind: str, include_optimizer: bool) -> None:
     if kind == "h5":
         from . import _h5
 
@@ -76,18 +108,40 @@ def detect_format(path: str) -> str:
     raise FormatError(f"{path}: not a Keras model: neither a .keras zip, an HDF5 file nor a SavedModel directory")
 
 
-def load_model(filepath: PathLike, *, custom_objects: Any = None, compile: bool = True, safe_mode: bool = True) -> Any:
+def load_model(
+    filepath: PathLike,
+    *,
+    custom_objects: Any = None,
+    compile: bool = True,
+    safe_mode: bool = True,
+    progress: bool | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Any:
     """Load a model saved by :func:`save_model`, Keras or tf-keras, into the installed Keras.
 
-    The format is detected from the content, not the name.
+    The format is detected from the content, not the name. ``filepath`` may be an object-storage
+    URL: the file (or SavedModel directory) is downloaded to a temporary directory, removed
+    after loading.
+
+    ``progress``: a progress bar (bytes, rate) on stderr: True always, False never, None (the
+    default) as ``KERASAFE_PROGRESS`` says, else only when stderr is a terminal and the job moves
+    at least 1 GiB.
     """
     from . import registry
 
     path = os.fspath(filepath)
+    if _remote.is_remote(path):
+        with _remote.reading(path, storage_options) as local:
+            return load_model(local, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode, progress=progress)
     kind = detect_format(path)
     # Before anything is deserialized: refuse references to code outside Keras and the registry,
     # and name every custom object nobody provided, at once.
     custom_objects = registry.preflight_file(path, custom_objects, safe_mode)
+    with _progress.task(progress, _progress.describe("loading", path), lambda: _progress.path_bytes(path)):
+        return _load_model(path, kind, custom_objects, compile, safe_mode)
+
+
+def _load_model(path: str, kind: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
     if kind == "h5":
         from . import _h5
 
@@ -101,32 +155,56 @@ def load_model(filepath: PathLike, *, custom_objects: Any = None, compile: bool 
     return _savedmodel.load(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
 
 
-def save_weights(model: Any, filepath: PathLike) -> None:
+def save_weights(model: Any, filepath: PathLike, *, progress: bool | None = None, storage_options: Mapping[str, Any] | None = None) -> None:
     """Save a model's weights.
 
     ``*.weights.h5`` / ``*.h5`` write HDF5; any other path is a TF checkpoint prefix
     (``PREFIX.index`` + ``PREFIX.data-00000-of-00001``) keyed exactly as tf-keras keys
-    ``model.save_weights(prefix)``, so either Keras can load it.
+    ``model.save_weights(prefix)``, so either Keras can load it. Object-storage URLs work too.
+
+    ``progress``: a progress bar (bytes, rate) on stderr: True always, False never, None (the
+    default) as ``KERASAFE_PROGRESS`` says, else only when stderr is a terminal and the job moves
+    at least 1 GiB.
     """
     path = os.fspath(filepath)
-    if _is_h5(path):
-        from . import _h5
-
-        _h5.save_weights(model, path)
+    if _remote.is_remote(path):
+        with (_remote.writing if _is_h5(path) else _remote.writing_prefix)(path, storage_options) as local:
+            save_weights(model, local, progress=progress)
         return
-    _weights.save_tf_checkpoint(model, path)
+    with _progress.task(progress, _progress.describe("saving", path), lambda: _progress.model_bytes(model)):
+        if _is_h5(path):
+            from . import _h5
+
+            _h5.save_weights(model, path)
+            return
+        _weights.save_tf_checkpoint(model, path)
 
 
-def load_weights(model: Any, filepath: PathLike) -> None:
+def load_weights(model: Any, filepath: PathLike, *, progress: bool | None = None, storage_options: Mapping[str, Any] | None = None) -> None:
     """Load weights saved by :func:`save_weights`, tf-keras or Keras into a built ``model``.
 
     Every value is read and checked against the model (names and shapes) before the first
-    variable is assigned: on error the model is left untouched.
+    variable is assigned: on error the model is left untouched. Object-storage URLs work too.
+
+    ``progress``: a progress bar (bytes, rate) on stderr: True always, False never, None (the
+    default) as ``KERASAFE_PROGRESS`` says, else only when stderr is a terminal and the job moves
+    at least 1 GiB.
     """
     path = os.fspath(filepath)
-    if _is_h5(path):
-        from . import _h5
-
-        _h5.load_weights(model, path)
+    if _remote.is_remote(path):
+        if _is_h5(path):  # libhdf5 reads files: one temporary copy
+            with _remote.reading(path, storage_options) as local:
+                load_weights(model, local, progress=progress)
+            return
+        # TF checkpoints stream: ranged GETs straight into the arrays.
+        reader = _remote.native().RemoteCheckpointReader(path, _remote.options(storage_options))
+        with _progress.task(progress, _progress.describe("loading", path), reader.data_bytes):
+            _weights.load_tf_checkpoint(model, path, reader=reader)
         return
-    _weights.load_tf_checkpoint(model, path)
+    with _progress.task(progress, _progress.describe("loading", path), lambda: _progress.path_bytes(path)):
+        if _is_h5(path):
+            from . import _h5
+
+            _h5.load_weights(model, path)
+            return
+        _weights.load_tf_checkpoint(model, path)

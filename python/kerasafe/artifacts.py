@@ -19,8 +19,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core, _formats, checkpoint, keras_bridge
-from .errors import ArtifactNotFoundError, ChecksumError, FormatError, InvalidArgumentError, KerasafeError, ValidationError
+from . import _core, _formats, _progress, _remote, checkpoint, keras_bridge
+from .errors import ArtifactExistsError, ArtifactNotFoundError, ChecksumError, FormatError, InvalidArgumentError, KerasafeError, ValidationError
 from .validation import Comparison, as_output_list, compare_outputs, comparison_from_dict
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -37,17 +37,21 @@ CROSS_DEVICE_TOLERANCE = {"atol": 2e-3, "rtol": 1e-2}
 
 @dataclass
 class Artifact:
-    """A published version."""
+    """A published version. ``path`` is a local :class:`~pathlib.Path`, or a ``str`` URL for
+    versions in object storage."""
 
     name: str
     format: str
     version: str
-    path: Path
+    path: Path | str
     metadata: dict[str, Any]
     comparison: Comparison | None = None
 
     @property
-    def model_path(self) -> Path:
+    def model_path(self) -> Path | str:
+        if isinstance(self.path, str):
+            rel = _formats.model_path(self.format, Path("."))
+            return self.path if str(rel) == "." else f"{self.path}/{rel}"
         return _formats.model_path(self.format, self.path)
 
     def __repr__(self) -> str:
@@ -70,7 +74,7 @@ class Artifact:
 class Report:
     """What :func:`verify_artifact` found."""
 
-    path: Path
+    path: Path | str
     ok: bool
     checksums_ok: bool
     problems: list[str] = field(default_factory=list)
@@ -215,40 +219,78 @@ def save_artifact(
     version: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     reference_input: Any = None,
+    progress: bool | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Artifact:
     """Save ``model`` as a new version under ``root/name/format/``, validated and published atomically.
 
     The reference input (given, or derived from the model's inputs) is run before saving; the
     saved copy is reloaded and run again; a difference beyond the dtype's tolerance raises
     :class:`~kerasafe.errors.ValidationError` and publishes nothing.
+
+    ``root`` may be an ``s3://``, ``gs://`` or ``az://`` URL. The version is then built in a
+    local temporary directory, claimed with a create-only put, uploaded, and committed by its
+    ``metadata.json`` landing last. Credentials come from the environment or
+    ``storage_options`` (``object_store`` keys such as ``aws_endpoint``, ``aws_region``).
+
+    ``progress``: a progress bar (bytes, rate) on stderr over the writing, reading and hashing:
+    True always, False never, None (the default) as ``KERASAFE_PROGRESS`` says, else only when
+    stderr is a terminal and the job moves at least 1 GiB.
     """
     if format not in FORMATS:
         raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    with _progress.task(progress, f"kerasafe: saving {name}/{format}", lambda: _progress.model_bytes(model)):
+        return _save_artifact(model, root, name, format, version, metadata, reference_input, storage_options)
+
+
+def _save_artifact(
+    model: Any, root: PathLike, name: str, format: str, version: str | None, metadata: Mapping[str, Any] | None, reference_input: Any, storage_options: Mapping[str, Any] | None
+) -> Artifact:
+    remote = _remote.is_remote(root)
+    if remote and version is not None and _remote.exists(f"{str(root).rstrip('/')}/{name}/{format}/{version}", storage_options):
+        raise ArtifactExistsError(f"{root}/{name}/{format}/{version}: exists; versions are never overwritten")
     inputs = as_output_list(reference_input) if reference_input is not None else default_reference_input(model)
     expected = _run(model, inputs)
     device = _device_info()
-    staged = _core.store_begin(os.fspath(root), name, format, version)
-    try:
-        directory = Path(staged.path)
+
+    def build(directory: Path) -> tuple[Comparison, dict[str, Any]]:
         _formats.save_into(model, format, directory)
         _write_reference(directory, inputs, expected)
         reloaded = _formats.load_from(format, directory, custom_objects=keras_bridge.custom_objects_of(model), compile=False, model_factory=lambda: keras_bridge.clone_structure(model))
         comparison = compare_outputs(expected, _run(reloaded, inputs))
         comparison.raise_if_failed(f"{name}/{format}: reloaded outputs")
-        meta = _build_metadata(model, name, format, metadata, comparison, inputs, device)
-        published = json.loads(staged.commit(json.dumps(meta)))
+        return comparison, _build_metadata(model, name, format, metadata, comparison, inputs, device)
+
+    if remote:
+        with _remote.scratch() as tmp:
+            directory = tmp / "version"
+            directory.mkdir()
+            comparison, meta = build(directory)
+            published = json.loads(
+                _remote.native().remote_publish(str(root), name, format, version, str(directory), json.dumps(meta), _remote.options(storage_options))
+            )
+        return Artifact(name, format, _version_str(published["version"]), published["path"], published["metadata"], comparison)
+
+    staged = _core.store_begin(os.fspath(root), name, format, version)
+    try:
+        comparison, meta = build(Path(staged.path))
+        published = json.loads(staged.commit(json.dumps(meta), progress=_progress.current()))
     except BaseException:
         staged.abort()
         raise
-    version_str = _version_str(published["version"])
-    return Artifact(name, format, version_str, Path(published["path"]), published["metadata"], comparison)
+    return Artifact(name, format, _version_str(published["version"]), Path(published["path"]), published["metadata"], comparison)
 
 
 def _version_str(v: Any) -> str:
     return str(v)  # the core serialises versions as their names ("v3", "1.2.0")
 
 
-def _resolve(path_or_root: PathLike, name: str | None, format: str | None, version: str) -> Path:
+def _resolve(path_or_root: PathLike, name: str | None, format: str | None, version: str, storage_options: Mapping[str, Any] | None = None) -> Path | str:
+    if _remote.is_remote(path_or_root):
+        url = str(path_or_root).rstrip("/")
+        if name is None:
+            return url
+        return str(_remote.native().remote_resolve(url, name, format, version, _remote.options(storage_options)))
     if name is None:
         path = Path(path_or_root)
         if not (path / "metadata.json").is_file():
@@ -280,21 +322,39 @@ def load_artifact(
     verify: bool = True,
     check_outputs: bool = True,
     model: Any = None,
+    progress: bool | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
     """Load a version: resolve ``latest``, verify every file's SHA-256 before deserializing,
     load, and rerun the stored reference input (``check_outputs``). Returns the Keras model.
 
-    ``path_or_root`` is a version directory, or a root when ``name`` is given. For the
-    ``weights`` format, pass ``model`` to load into a model built from code (else the stored
-    architecture is rebuilt).
+    ``path_or_root`` is a version directory, or a root when ``name`` is given; either may be an
+    object-storage URL (the version is downloaded to a temporary directory, every file checked
+    against the manifest while it streams in, and removed after loading). For the ``weights``
+    format, pass ``model`` to load into a model built from code (else the stored architecture is
+    rebuilt).
+
+    ``progress``: a progress bar (bytes, rate) on stderr over the writing, reading and hashing:
+    True always, False never, None (the default) as ``KERASAFE_PROGRESS`` says, else only when
+    stderr is a terminal and the job moves at least 1 GiB.
     """
-    directory = _resolve(path_or_root, name, format, version)
+    location = _resolve(path_or_root, name, format, version, storage_options)
+    if isinstance(location, str):
+        with _remote.scratch() as tmp:
+            # The download checks every file's size and SHA-256 against the manifest.
+            _remote.native().remote_download_version(location, str(tmp), _remote.options(storage_options))
+            return load_artifact(tmp, format=format, custom_objects=custom_objects, verify=False, check_outputs=check_outputs, model=model, progress=progress)
+    with _progress.task(progress, _progress.describe("loading", location), lambda: _progress.path_bytes(location)):
+        return _load_artifact(location, format, custom_objects, verify, check_outputs, model)
+
+
+def _load_artifact(directory: Path, format: str | None, custom_objects: Mapping[str, Any] | None, verify: bool, check_outputs: bool, model: Any) -> Any:
     metadata = json.loads(_core.store_read_metadata(os.fspath(directory)))
     fmt = metadata.get("format") or format
     if fmt not in FORMATS:
         raise FormatError(f"{directory}/metadata.json: unknown format {fmt!r}")
     if verify:
-        _core.store_verify_strict(os.fspath(directory))
+        _core.store_verify_strict(os.fspath(directory), progress=_progress.current())
     loaded = _formats.load_from(fmt, directory, custom_objects=custom_objects, compile=True, model=model)
     if check_outputs:
         comparison, _ = _check_reference(loaded, directory, metadata)
@@ -302,24 +362,69 @@ def load_artifact(
     return loaded
 
 
-def verify_artifact(path: PathLike, *, check_outputs: bool = True, custom_objects: Mapping[str, Any] | None = None) -> Report:
+def verify_artifact(
+    path: PathLike,
+    *,
+    check_outputs: bool = True,
+    custom_objects: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Report:
     """Check a version: manifest checksums, structure, and (when Keras is importable) the
-    reference outputs. Never raises for a damaged artifact: the report says what is wrong."""
+    reference outputs. Never raises for a damaged artifact: the report says what is wrong.
+    ``path`` may be an object-storage URL (objects are hashed as they stream; the reference
+    rerun downloads the version to a temporary directory).
+
+    ``progress``: a progress bar (bytes, rate) on stderr over the writing, reading and hashing:
+    True always, False never, None (the default) as ``KERASAFE_PROGRESS`` says, else only when
+    stderr is a terminal and the job moves at least 1 GiB.
+    """
+    if _remote.is_remote(path):
+        return _verify_remote(str(path).rstrip("/"), check_outputs, custom_objects, storage_options)
     directory = Path(path)
-    problems: list[str] = []
-    notes: list[str] = []
+    with _progress.task(progress, _progress.describe("verifying", directory), lambda: _progress.path_bytes(directory)):
+        return _verify_local(directory, check_outputs, custom_objects)
+
+
+def _verify_local(directory: Path, check_outputs: bool, custom_objects: Mapping[str, Any] | None) -> Report:
     try:
         metadata = json.loads(_core.store_read_metadata(os.fspath(directory)))
     except KerasafeError as exc:
         return Report(directory, False, False, [str(exc)])
-    report = json.loads(_core.store_verify(os.fspath(directory)))
+    report = json.loads(_core.store_verify(os.fspath(directory), progress=_progress.current()))
+    return _finish_verify(directory, directory, metadata, report, check_outputs, custom_objects)
+
+
+def _verify_remote(url: str, check_outputs: bool, custom_objects: Mapping[str, Any] | None, storage_options: Mapping[str, Any] | None) -> Report:
+    core, opts = _remote.native(), _remote.options(storage_options)
+    try:
+        metadata = json.loads(core.remote_read_metadata(url, opts))
+        report = json.loads(core.remote_verify(url, opts))
+    except KerasafeError as exc:
+        return Report(url, False, False, [str(exc)])
+    checksums_ok = not (report["missing"] or report["extra"] or report["size_mismatches"] or report["hash_mismatches"])
+    if not (checksums_ok and check_outputs):
+        return _finish_verify(url, None, metadata, report, False, custom_objects)
+    with _remote.scratch() as tmp:
+        try:
+            core.remote_download_version(url, str(tmp), opts)
+        except KerasafeError as exc:  # changed between the two reads
+            return Report(url, False, False, [str(exc)])
+        return _finish_verify(url, tmp, metadata, report, True, custom_objects)
+
+
+def _finish_verify(
+    shown: Path | str, directory: Path | None, metadata: dict[str, Any], report: dict[str, Any], check_outputs: bool, custom_objects: Mapping[str, Any] | None
+) -> Report:
+    problems: list[str] = []
+    notes: list[str] = []
     checksums_ok = not (report["missing"] or report["extra"] or report["size_mismatches"] or report["hash_mismatches"])
     problems += [f"missing file: {p}" for p in report["missing"]]
     problems += [f"file not in the manifest: {p}" for p in report["extra"]]
     problems += [f"{m['path']}: size {m['actual']} bytes, manifest says {m['expected']}" for m in report["size_mismatches"]]
     problems += [f"{m['path']}: sha256 differs from the manifest" for m in report["hash_mismatches"]]
     comparison = None
-    if checksums_ok and check_outputs:
+    if checksums_ok and check_outputs and directory is not None:
         try:
             keras_bridge.keras_module()
         except ImportError:
@@ -336,7 +441,7 @@ def verify_artifact(path: PathLike, *, check_outputs: bool = True, custom_object
     stored = metadata.get("validation")
     if stored and comparison is None:
         comparison = comparison_from_dict(stored)
-    return Report(directory, not problems, checksums_ok, problems, comparison, notes)
+    return Report(shown, not problems, checksums_ok, problems, comparison, notes)
 
 
 @dataclass
@@ -346,7 +451,7 @@ class VersionInfo:
     name: str
     format: str
     version: str
-    path: Path
+    path: Path | str
     metadata: dict[str, Any]
 
     @property
@@ -362,14 +467,20 @@ class VersionInfo:
         return _total_size(self.metadata)
 
 
-def list_versions(root: PathLike, name: str, format: str | None = None) -> list[VersionInfo]:
-    """Published versions of ``name`` (in one format, or all), oldest first."""
+def list_versions(root: PathLike, name: str, format: str | None = None, *, storage_options: Mapping[str, Any] | None = None) -> list[VersionInfo]:
+    """Published versions of ``name`` (in one format, or all), oldest first. In object storage,
+    only committed versions (their ``metadata.json`` landed) are listed."""
+    if _remote.is_remote(root):
+        entries = json.loads(_remote.native().remote_list_versions(str(root).rstrip("/"), name, format, _remote.options(storage_options)))
+        return [VersionInfo(e["name"], e["format"], _version_str(e["version"]), e["path"], e.get("metadata") or {}) for e in entries]
     entries = json.loads(_core.store_list_versions(os.fspath(root), name, format))
     return [VersionInfo(e["name"], e["format"], _version_str(e["version"]), Path(e["path"]), e.get("metadata") or {}) for e in entries]
 
 
-def prune(root: PathLike, name: str, format: str, *, keep_last: int) -> list[Path]:
+def prune(root: PathLike, name: str, format: str, *, keep_last: int, storage_options: Mapping[str, Any] | None = None) -> list[Path] | list[str]:
     """Delete all but the newest ``keep_last`` versions, never one marked ``released``."""
+    if _remote.is_remote(root):
+        return list(_remote.native().remote_prune(str(root).rstrip("/"), name, format, keep_last, _remote.options(storage_options)))
     return [Path(p) for p in _core.store_prune(os.fspath(root), name, format, keep_last)]
 
 

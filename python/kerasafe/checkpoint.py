@@ -17,7 +17,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, _progress, _remote
 from ._dtypes import name_of, to_numpy
 from .errors import FormatError, InvalidArgumentError, NotFoundError
 
@@ -50,27 +50,66 @@ def _as_values(name: str, value: Any) -> tuple[str, str, list[int], Any]:
     return (name, name_of(arr.dtype), shape, flat)
 
 
-def write(prefix: PathLike, tensors: Mapping[str, Any]) -> None:
+def _nbytes(values: tuple[str, str, list[int], Any]) -> int:
+    data = values[3]
+    return int(data.nbytes) if isinstance(data, np.ndarray) else sum(len(b) for b in data)
+
+
+def write(
+    prefix: PathLike, tensors: Mapping[str, Any], *, progress: bool | None = None, storage_options: Mapping[str, Any] | None = None
+) -> None:
     """Write ``tensors`` (name → array-like) as a single-shard TF checkpoint at ``prefix``.
 
     Files are written under temporary names and renamed, so readers never see half a checkpoint.
-    String arrays (``bytes``/``str`` objects) are stored as ``DT_STRING``.
+    String arrays (``bytes``/``str`` objects) are stored as ``DT_STRING``. ``prefix`` may be an
+    ``s3://``, ``gs://`` or ``az://`` URL (``storage_options`` as in :func:`kerasafe.save_artifact`).
+
+    ``progress``: draw a progress bar on stderr (True), never (False), or (None) as
+    ``KERASAFE_PROGRESS`` says, else only for 1 GiB or more when stderr is a terminal.
     """
-    _core.checkpoint_write(os.fspath(prefix), [_as_values(str(k), v) for k, v in tensors.items()])
+    if _remote.is_remote(prefix):
+        with _remote.writing_prefix(str(prefix), storage_options) as local:
+            write(local, tensors, progress=progress)
+        return
+    values = [_as_values(str(k), v) for k, v in tensors.items()]
+    estimate = lambda: sum(_nbytes(v) for v in values)  # noqa: E731
+    with _progress.task(progress, _progress.describe("writing", prefix), estimate):
+        _core.checkpoint_write(os.fspath(prefix), values, progress=_progress.current())
 
 
 def _reader(prefix: PathLike) -> Any:
     return _core.CheckpointReader(os.fspath(prefix))
 
 
-def read(prefix: PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def read(
+    prefix: PathLike, names: Iterable[str] | None = None, *, progress: bool | None = None, storage_options: Mapping[str, Any] | None = None
+) -> dict[str, np.ndarray]:
     """Read all tensors of a checkpoint, or just ``names``; every tensor's CRC32C is verified.
 
     String tensors come back as object arrays of ``bytes`` (the object graph under
-    ``_CHECKPOINTABLE_OBJECT_GRAPH`` is a scalar one).
+    ``_CHECKPOINTABLE_OBJECT_GRAPH`` is a scalar one). ``progress`` as in :func:`write`.
+    ``prefix`` may be an object-storage URL.
     """
+    if _remote.is_remote(prefix):
+        return _read_remote(str(prefix), names, progress, storage_options)
     reader = _reader(prefix)
-    return read_from(reader, prefix, names)
+    with _progress.task(progress, _progress.describe("reading", prefix), lambda: _data_bytes(prefix) or 0):
+        return read_from(reader, prefix, names)
+
+
+def _read_remote(url: str, names: Iterable[str] | None, progress: bool | None, storage_options: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+    """Ranged GETs straight into the arrays (no temporary file); partitioned tensors, which the
+    ranged reader does not assemble, go through one downloaded copy instead."""
+    reader = _remote.native().RemoteCheckpointReader(url, _remote.options(storage_options))
+    data_bytes = reader.data_bytes()
+    try:
+        with _progress.task(progress, _progress.describe("reading", url), lambda: data_bytes):
+            return read_from(reader, url, names, data_bytes=data_bytes)
+    except InvalidArgumentError as exc:
+        if "partitioned" not in str(exc):
+            raise
+    with _remote.reading_prefix(url, storage_options) as local:
+        return read(local, names, progress=progress)
 
 
 # Buffers up to this size are allocated without looking at the data files (the core then reports
@@ -90,11 +129,13 @@ def _data_bytes(prefix: PathLike) -> int | None:
     return total
 
 
-def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """:func:`read` on an opened ``_core.CheckpointReader``."""
+def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None, *, data_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """:func:`read` on an opened ``_core.CheckpointReader`` (or ``RemoteCheckpointReader``, with
+    ``data_bytes`` the size of its data objects)."""
     entries = {e[0]: e for e in reader.entries()}
     wanted = list(entries) if names is None else list(names)
-    data_bytes = _data_bytes(prefix)
+    if data_bytes is None:
+        data_bytes = _data_bytes(prefix)
     out: dict[str, np.ndarray] = {}
     fixed_names: list[str] = []
     buffers: list[np.ndarray] = []
@@ -112,7 +153,7 @@ def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None)
                 f"{os.fspath(prefix)}.index: tensor {name!r} declares {size} bytes but the checkpoint's data files hold {data_bytes} (truncated?)"
             )
         if dtype == "string":
-            items = reader.read_strings(name)
+            items = reader.read_strings(name, progress=_progress.current())
             arr = np.empty(len(items), dtype=object)
             arr[:] = items
             out[name] = arr.reshape(shape)
@@ -128,10 +169,13 @@ def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None)
         out[name] = arr
         fixed_names.append(name)
         buffers.append(arr.reshape(-1).view(np.uint8))
-    reader.read_into(fixed_names, buffers)  # one call: parallel reads without the GIL
+    reader.read_into(fixed_names, buffers, progress=_progress.current())  # one call: parallel reads without the GIL
     return {name: out[name] for name in wanted if name in out}
 
 
-def list_variables(prefix: PathLike) -> list[tuple[str, tuple[int, ...], str]]:
+def list_variables(prefix: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> list[tuple[str, tuple[int, ...], str]]:
     """``(name, shape, dtype)`` of every tensor, from the ``.index`` file alone."""
+    if _remote.is_remote(prefix):
+        reader = _remote.native().RemoteCheckpointReader(str(prefix), _remote.options(storage_options))
+        return [(name, tuple(shape), dtype) for name, shape, dtype, _ in reader.entries()]
     return [(name, tuple(shape), dtype) for name, shape, dtype, _ in _reader(prefix).entries()]

@@ -166,7 +166,7 @@ def _detail_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ._inspect import inspect
 
-    info = inspect(args.path)
+    info = inspect(args.path)  # URLs too: downloaded to a temporary directory first
     if args.json:
         _print_json(info)
         return 0
@@ -190,9 +190,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 # -- ls ----------------------------------------------------------------------------------------------
 
 
-def _versions_under(root: Path) -> list[Any]:
+def _versions_under(root: Path | str) -> list[Any]:
+    from . import _remote
     from .artifacts import list_versions
 
+    if isinstance(root, str):  # object storage
+        core = _remote.native()
+        return [v for name in core.remote_model_names(root.rstrip("/")) for v in sorted(list_versions(root, name), key=lambda v: v.format)]
     if not root.is_dir():
         raise KerasafeError(f"{root}: no such directory")
     out = []
@@ -204,7 +208,9 @@ def _versions_under(root: Path) -> list[Any]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    versions = _versions_under(Path(args.root))
+    from . import _remote
+
+    versions = _versions_under(args.root if _remote.is_remote(args.root) else Path(args.root))
     records = []
     for v in versions:
         validation = v.metadata.get("validation") or {}
@@ -246,14 +252,29 @@ def _import_modules(names: Sequence[str] | None) -> None:
             importlib.import_module(name)
 
 
+def _with_progress(verb: str, path: str, args: argparse.Namespace, func: Callable[[argparse.Namespace], int]) -> int:
+    """Run a command under one progress bar (``--progress/--no-progress``; default: a terminal
+    and 1 GiB or more, or ``KERASAFE_PROGRESS``)."""
+    from . import _progress
+
+    with _progress.task(args.progress, _progress.describe(verb, path), lambda: _progress.path_bytes(path)):
+        return func(args)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
+    return _with_progress("verifying", args.path, args, _verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
     from . import _core
     from ._inspect import locate, verify_file
     from .errors import FormatError
 
+    from . import _remote
+
     _import_modules(args.imports)
     try:
-        kind, target = locate(args.path)
+        kind, target = ("artifact", args.path) if _remote.is_remote(args.path) else locate(args.path)
     except FormatError as exc:  # a model file by name or magic that does not read: damaged
         named = args.path.lower().endswith((".h5", ".hdf5", ".keras"))
         if os.path.isfile(args.path) and (named or _core.sniff(args.path) in ("hdf5", "zip")):
@@ -470,6 +491,10 @@ def _reload(model: Any, dst: str, fmt: str) -> Any:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    return _with_progress("converting", args.src, args, _convert)
+
+
+def _convert(args: argparse.Namespace) -> int:
     from ._inspect import locate
 
     fmt = _target_format(args.dst, args.to)
@@ -511,6 +536,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- parser and main ---------------------------------------------------------------------------------
 
 
+PROGRESS_HELP = "progress bar on stderr (default: when stderr is a terminal and the job moves 1 GiB or more, or as KERASAFE_PROGRESS says)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kerasafe",
@@ -541,6 +569,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("path", help="artifact version, model file or checkpoint prefix")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("--no-outputs", action="store_true", help="do not rerun an artifact's reference outputs")
+    c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help=PROGRESS_HELP)
     c.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import MODULE first (it registers custom objects); repeatable")
 
     c = command("diff", "compare two models, checkpoints or artifacts: weights, config, metadata", cmd_diff)
@@ -563,6 +592,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--architecture", metavar="MODEL", help="for weights-only sources: a model file, artifact or model config .json to load them into")
     c.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     c.add_argument("--no-check", action="store_true", help="skip reloading DST and comparing outputs")
+    c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help=PROGRESS_HELP)
     c.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import MODULE first (it registers custom objects); repeatable")
 
     c = command("demo", "train a small model, save it in every format, reload and validate each", cmd_demo)

@@ -12,7 +12,6 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -21,6 +20,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, FileContext, IoContext, Result};
 use crate::fsutil;
+use crate::progress::Progress;
 use crate::tensor::{byte_size, num_elements, DType, Tensor, TensorData};
 use proto::{BundleEntryProto, BundleHeaderProto, Dim, TensorShapeProto, VersionDef};
 use sstable::{mask_crc, put_varint64, unmask_crc};
@@ -154,7 +154,7 @@ fn header_bytes(num_shards: i32) -> Vec<u8> {
 
 /// Write a single-shard bundle. Tensors go into the data file in the order given (as TF's
 /// `BundleWriter` does with its `Add` calls); the index is sorted by name.
-/// Both files are written under temporary names and renamed into place.
+/// Both files are written under temporary names, then published together (see [`publish_pair`]).
 pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
     let mut names: Vec<&str> = tensors.iter().map(|(n, _)| *n).collect();
     names.sort_unstable();
@@ -188,8 +188,10 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
     }
     // Tensors are written in parallel at their final offsets (positional writes), each CRC'd
     // by the thread that writes it.
+    let progress = Progress::current();
+    progress.add_total(total);
     let mut crcs = vec![0u32; serialized.len()];
-    fsutil::write_atomically(&data_final, |f| {
+    let data_tmp = fsutil::write_temp(&data_final, |f| {
         f.set_len(total)?;
         let file: &File = f;
         serialized
@@ -198,10 +200,10 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
             .zip(crcs.par_iter_mut())
             .try_for_each(|((s, &offset), crc)| -> std::io::Result<()> {
                 let mut at = offset;
-                file.write_all_at(&s.head, at)?;
+                progress.write_all_at(file, &s.head, at)?;
                 at += s.head.len() as u64;
                 for p in &s.pieces {
-                    file.write_all_at(p, at)?;
+                    progress.write_all_at(file, p, at)?;
                     at += p.len() as u64;
                 }
                 *crc = match s.crc {
@@ -235,8 +237,97 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
         table.add(name.as_bytes(), value)?;
     }
     let index = table.finish();
-    fsutil::write_atomically(&index_final, |f| f.write_all(&index))?;
-    Ok(())
+    let index_tmp = match fsutil::write_temp(&index_final, |f| f.write_all(&index)) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = std::fs::remove_file(&data_tmp);
+            return Err(e);
+        }
+    };
+    publish_pair(prefix, &data_tmp, &index_tmp)
+}
+
+/// `PREFIX.kerasafe-commit`: while it exists, it names the temporary data and index files that
+/// replace the bundle at `PREFIX`.
+pub fn commit_record_path(prefix: &Path) -> PathBuf {
+    fsutil::with_suffix(prefix, ".kerasafe-commit")
+}
+
+/// Replace the pair at `prefix` by two complete temporaries, so that a crash at any point leaves
+/// either the old pair or (after [`recover`]) the new one, never the new data under the old
+/// index. The commit record is written (atomically) once both temporaries are complete; the two
+/// renames follow; the record is removed last. A crash before the record leaves the old pair
+/// and stray temporaries; a crash after it is rolled forward by the next [`recover`], which
+/// every [`BundleReader::open`] runs. No fsync: this guards against process crashes, as TF's own
+/// writer does not fsync either; power-loss durability is the artifact store's job.
+fn publish_pair(prefix: &Path, data_tmp: &Path, index_tmp: &Path) -> Result<()> {
+    let record = commit_record_path(prefix);
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let body = format!(
+        "{}\n{}\n",
+        name(data_tmp).unwrap_or_default(),
+        name(index_tmp).unwrap_or_default()
+    );
+    if let Err(e) = fsutil::write_atomically(&record, |f| f.write_all(body.as_bytes())) {
+        let _ = std::fs::remove_file(data_tmp);
+        let _ = std::fs::remove_file(index_tmp);
+        return Err(e);
+    }
+    roll_forward(prefix, &record, &body)
+}
+
+/// Finish a write that a crash interrupted after its commit record landed (see
+/// [`publish_pair`]). Returns whether there was one. A record that names anything but this
+/// prefix's own temporaries is a format error and renames nothing.
+pub fn recover(prefix: &Path) -> Result<bool> {
+    let record = commit_record_path(prefix);
+    let body = match std::fs::read(&record) {
+        Ok(b) if b.len() <= 4096 => String::from_utf8_lossy(&b).into_owned(),
+        Ok(_) => return Err(Error::format_in(&record, "commit record larger than 4 KiB")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(&record, e)),
+    };
+    roll_forward(prefix, &record, &body)?;
+    Ok(true)
+}
+
+fn roll_forward(prefix: &Path, record: &Path, body: &str) -> Result<()> {
+    let lines: Vec<&str> = body.lines().collect();
+    let [data_tmp, index_tmp] = lines.as_slice() else {
+        return Err(Error::format_in(record, "malformed commit record"));
+    };
+    let dir = prefix.parent().unwrap_or(Path::new(""));
+    for (tmp, fin) in [
+        (*data_tmp, data_path(prefix, 0, 1)),
+        (*index_tmp, index_path(prefix)),
+    ] {
+        let own = fsutil::temp_sibling(&fin);
+        let own_prefix = own
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = own_prefix.split(".tempstate").next().unwrap_or_default();
+        if !tmp.starts_with(&format!("{stem}.tempstate")) || tmp.contains('/') {
+            return Err(Error::format_in(
+                record,
+                format!(
+                    "commit record names {tmp:?}, not a temporary of {}",
+                    fin.display()
+                ),
+            ));
+        }
+        match std::fs::rename(dir.join(tmp), &fin) {
+            // NotFound: already renamed (by the writer, or by a reader that rolled forward).
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&fin, e)),
+        }
+    }
+    match std::fs::remove_file(record) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(record, e)),
+    }
 }
 
 fn prefix_msg(e: Error, name: &str) -> Error {
@@ -283,6 +374,24 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A buffer of `len` bytes can receive this tensor: a fixed-size dtype, exactly its size.
+    pub fn check_buffer(&self, len: usize) -> Result<()> {
+        if self.dtype.and_then(DType::size).is_none() {
+            return Err(Error::invalid(format!(
+                "tensor {:?} is {}, not a fixed-size type",
+                self.name,
+                self.dtype_name()
+            )));
+        }
+        if len as u64 != self.size {
+            return Err(Error::invalid(format!(
+                "tensor {:?} has {} bytes, buffer has {len}",
+                self.name, self.size
+            )));
+        }
+        Ok(())
+    }
+
     /// The dtype name for listings (`"float32"`, or `"DT_<n>"` for types kerasafe cannot hold).
     pub fn dtype_name(&self) -> String {
         match self.dtype {
@@ -554,6 +663,9 @@ impl BundleReader {
     /// Open `PREFIX.index` and parse every entry; data files are not touched yet.
     pub fn open(prefix: impl AsRef<Path>) -> Result<Self> {
         let prefix = prefix.as_ref().to_path_buf();
+        // Best effort: a read-only directory or a bad record leaves the files as they are, and
+        // a mixed pair then fails its CRC checks.
+        let _ = recover(&prefix);
         let index_path = index_path(&prefix);
         let bytes = std::fs::read(&index_path).at(&index_path)?;
         Self::from_index_bytes(&prefix, &bytes).in_file(&index_path)
@@ -709,25 +821,22 @@ impl BundleReader {
     /// Read a fixed-size tensor's bytes into `out` (which must be exactly `size` bytes) and
     /// verify its CRC.
     pub fn read_into(&self, name: &str, out: &mut [u8]) -> Result<()> {
+        let progress = Progress::current();
+        progress.add_total(out.len() as u64);
+        self.read_into_counted(name, out, &progress)
+    }
+
+    /// [`read_into`](Self::read_into) reporting to `progress`, whose total the caller set.
+    fn read_into_counted(&self, name: &str, out: &mut [u8], progress: &Progress) -> Result<()> {
         let e = self.entry(name)?;
-        if e.dtype.and_then(DType::size).is_none() {
-            return Err(Error::invalid(format!(
-                "tensor {name:?} is {}, not a fixed-size type",
-                e.dtype_name()
-            )));
-        }
-        if out.len() as u64 != e.size {
-            return Err(Error::invalid(format!(
-                "tensor {name:?} has {} bytes, buffer has {}",
-                e.size,
-                out.len()
-            )));
-        }
+        e.check_buffer(out.len())?;
         if e.sliced {
-            return self.read_slices_into(e, out);
+            return self.read_slices_into(e, out, progress);
         }
         let shard = self.locate(e)?;
-        shard.file.read_exact_at(out, e.offset).at(&shard.path)?;
+        progress
+            .read_exact_at(&shard.file, out, e.offset)
+            .at(&shard.path)?;
         let actual = parallel_crc32c(out);
         if actual != e.crc32c {
             return Err(self.checksum_error(shard, e, actual));
@@ -736,7 +845,7 @@ impl BundleReader {
     }
 
     /// Assemble a partitioned tensor from its slices (spec §1.5.3).
-    fn read_slices_into(&self, e: &Entry, out: &mut [u8]) -> Result<()> {
+    fn read_slices_into(&self, e: &Entry, out: &mut [u8], progress: &Progress) -> Result<()> {
         let elem = e.dtype.and_then(DType::size).unwrap_or(1);
         for extents in &e.slices {
             let key = slice_key(&e.name, extents);
@@ -763,9 +872,8 @@ impl BundleReader {
             }
             let shard = self.locate(s)?;
             let mut buf = vec![0u8; s.size as usize];
-            shard
-                .file
-                .read_exact_at(&mut buf, s.offset)
+            progress
+                .read_exact_at(&shard.file, &mut buf, s.offset)
                 .at(&shard.path)?;
             let actual = parallel_crc32c(&buf);
             if actual != s.crc32c {
@@ -782,8 +890,11 @@ impl BundleReader {
 
     /// [`read_into`](Self::read_into) for many tensors at once, in parallel.
     pub fn read_many_into(&self, jobs: Vec<(&str, &mut [u8])>) -> Result<()> {
+        // The whole batch is announced up front, so a reporter's total is right from the start.
+        let progress = Progress::current();
+        progress.add_total(jobs.iter().map(|(_, out)| out.len() as u64).sum());
         jobs.into_par_iter()
-            .try_for_each(|(name, out)| self.read_into(name, out))
+            .try_for_each(|(name, out)| self.read_into_counted(name, out, &progress))
     }
 
     /// Read the raw serialized bytes of any entry (also variant tensors). Numeric tensors are
@@ -794,9 +905,10 @@ impl BundleReader {
         let size = usize::try_from(e.size)
             .map_err(|_| Error::format_in(&shard.path, "tensor too large"))?;
         let mut buf = vec![0u8; size];
-        shard
-            .file
-            .read_exact_at(&mut buf, e.offset)
+        let progress = Progress::current();
+        progress.add_total(e.size);
+        progress
+            .read_exact_at(&shard.file, &mut buf, e.offset)
             .at(&shard.path)?;
         if e.dtype != Some(DType::String) {
             let actual = parallel_crc32c(&buf);
@@ -858,7 +970,7 @@ impl BundleReader {
 
 /// Decode the §1.6.2 string layout of `n` elements from `raw`; returns the strings and the
 /// entry CRC they imply.
-fn decode_strings(raw: &[u8], n: u64) -> Result<(Vec<Vec<u8>>, u32)> {
+pub(crate) fn decode_strings(raw: &[u8], n: u64) -> Result<(Vec<Vec<u8>>, u32)> {
     if n > raw.len() as u64 {
         return Err(Error::format(format!(
             "{n} elements cannot fit in {} bytes",
@@ -928,6 +1040,75 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    fn f32_tensor(v: f32) -> Tensor<'static> {
+        Tensor {
+            dtype: DType::F32,
+            shape: vec![2],
+            data: TensorData::Bytes(Cow::Owned(
+                [v, v].iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )),
+        }
+    }
+
+    fn generation(prefix: &Path) -> f32 {
+        let t = BundleReader::open(prefix).unwrap().read("w").unwrap();
+        let TensorData::Bytes(b) = t.data else {
+            panic!("not bytes")
+        };
+        f32::from_le_bytes(b[..4].try_into().unwrap())
+    }
+
+    /// Every state a crash can leave between the two temporaries and the record's removal
+    /// reads as the old pair or as the new one.
+    #[test]
+    fn interrupted_writes_read_as_the_old_or_the_new_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("ckpt");
+        write(&prefix, &[("w", f32_tensor(1.0))]).unwrap();
+        let new_pair = dir.path().join("new");
+        write(&new_pair, &[("w", f32_tensor(2.0))]).unwrap();
+        let stage = |name: &Path, fin: &Path| {
+            let tmp = fsutil::temp_sibling(fin);
+            std::fs::copy(name, &tmp).unwrap();
+            tmp
+        };
+        for renamed in 0..3 {
+            write(&prefix, &[("w", f32_tensor(1.0))]).unwrap();
+            let data_tmp = stage(&data_path(&new_pair, 0, 1), &data_path(&prefix, 0, 1));
+            let index_tmp = stage(&index_path(&new_pair), &index_path(&prefix));
+            // Crashed before the record: the old pair, temporaries left over.
+            assert_eq!(generation(&prefix), 1.0);
+            let record = format!(
+                "{}\n{}\n",
+                data_tmp.file_name().unwrap().to_string_lossy(),
+                index_tmp.file_name().unwrap().to_string_lossy()
+            );
+            std::fs::write(commit_record_path(&prefix), record).unwrap();
+            // Crashed after 0, 1 or 2 of the renames.
+            if renamed >= 1 {
+                std::fs::rename(&data_tmp, data_path(&prefix, 0, 1)).unwrap();
+            }
+            if renamed >= 2 {
+                std::fs::rename(&index_tmp, index_path(&prefix)).unwrap();
+            }
+            assert_eq!(generation(&prefix), 2.0, "after {renamed} renames");
+            assert!(!commit_record_path(&prefix).exists());
+        }
+    }
+
+    #[test]
+    fn a_hostile_commit_record_renames_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("ckpt");
+        write(&prefix, &[("w", f32_tensor(1.0))]).unwrap();
+        std::fs::write(dir.path().join("victim"), b"x").unwrap();
+        std::fs::write(commit_record_path(&prefix), "victim\nvictim\n").unwrap();
+        let err = recover(&prefix).unwrap_err();
+        assert!(matches!(err, Error::Format { .. }), "{err}");
+        assert!(dir.path().join("victim").exists());
+        assert_eq!(generation(&prefix), 1.0);
     }
 
     fn golden_index() -> Vec<u8> {

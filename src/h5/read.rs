@@ -4,12 +4,11 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::raw::{c_char, c_int, c_void};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::ptr;
 
 use hdf5_sys::h5::{hsize_t, HADDR_UNDEF};
-use hdf5_sys::h5a::{H5Aget_space, H5Aget_type, H5Aopen, H5Aread};
+use hdf5_sys::h5a::{H5Aget_space, H5Aget_storage_size, H5Aget_type, H5Aopen, H5Aread};
 use hdf5_sys::h5d::{
     H5D_layout_t, H5Dget_create_plist, H5Dget_offset, H5Dget_space, H5Dget_storage_size,
     H5Dget_type, H5Dread, H5Dvlen_get_buf_size,
@@ -30,6 +29,7 @@ use hdf5_sys::h5t::{self, H5T_class_t, H5T_cset_t, H5T_sign_t, H5T_str_t};
 use super::ffi::{self, Ctx, Id, Kind, Mode};
 use super::{AttrValue, Attrs, H5Dataset, H5Group, H5Node, StorageInfo};
 use crate::error::{IoContext, Result};
+use crate::progress::Progress;
 use crate::tensor::{byte_size, DType, TensorData};
 use rayon::prelude::*;
 
@@ -47,6 +47,7 @@ const VLEN_REF_BYTES: u64 = 16;
 pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H5Group<'static>> {
     type Read = (H5Group<'static>, HashMap<String, u64>);
     let cpath = ffi::path_cstring(path)?;
+    let progress = Progress::current();
     ffi::locked(|| -> Result<Read> {
         let ctx = Ctx {
             path,
@@ -73,6 +74,7 @@ pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H
             inflate_budget: MAX_INFLATED,
             groups_seen: HashSet::new(),
             raw: HashMap::new(),
+            progress: progress.clone(),
         };
         let tree = reader.group(root.id(), "/", 0)?;
         drop(root);
@@ -80,7 +82,7 @@ pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H
         Ok((tree, reader.raw))
     })
     .and_then(|(mut tree, raw)| {
-        read_raw(path, &mut tree, &raw)?;
+        read_raw(path, &mut tree, &raw, &progress)?;
         Ok(tree)
     })
 }
@@ -91,7 +93,12 @@ pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H
 const RAW_READ_MIN: u64 = 1 << 20;
 
 /// Fill the buffers of the datasets listed in `raw` straight from the file.
-fn read_raw(path: &Path, tree: &mut H5Group<'static>, raw: &HashMap<String, u64>) -> Result<()> {
+fn read_raw(
+    path: &Path,
+    tree: &mut H5Group<'static>,
+    raw: &HashMap<String, u64>,
+    progress: &Progress,
+) -> Result<()> {
     if raw.is_empty() {
         return Ok(());
     }
@@ -123,7 +130,7 @@ fn read_raw(path: &Path, tree: &mut H5Group<'static>, raw: &HashMap<String, u64>
     collect(tree, "/", raw, &mut jobs);
     let file = File::open(path).at(path)?;
     jobs.into_par_iter()
-        .try_for_each(|(offset, buf)| file.read_exact_at(buf, offset))
+        .try_for_each(|(offset, buf)| progress.read_exact_at(&file, buf, offset))
         .at(path)
 }
 
@@ -159,6 +166,8 @@ struct Reader<'p> {
     /// Large contiguous datasets whose bytes are read after libhdf5 closes the file:
     /// dataset path → file offset.
     raw: HashMap<String, u64>,
+    /// Counts the values' bytes (announced when a dataset's values are planned).
+    progress: Progress,
 }
 
 /// How the values of a dataset or attribute are held in memory.
@@ -327,6 +336,21 @@ impl Reader<'_> {
         }
         let scalar = dims.is_empty();
         let count = dims.first().copied().unwrap_or(1);
+        // libhdf5 copies `count` elements out of the attribute's stored bytes without checking
+        // that the message held that many (a heap over-read on a crafted file, found by fuzzing):
+        // check first. Variable-length elements are stored as their on-disk references.
+        // SAFETY: plain libhdf5 queries on identifiers this reader owns.
+        let variable = class == H5T_class_t::H5T_VLEN
+            || (class == H5T_class_t::H5T_STRING
+                && unsafe { h5t::H5Tis_variable_str(ty.id()) } > 0);
+        let element = if variable { self.vlen_disk_size } else { size };
+        let stored = unsafe { H5Aget_storage_size(aid.id()) };
+        let needed = count.saturating_mul(element as u64);
+        if needed > stored {
+            return Err(self.ctx.fail(format!(
+                "{what} stores {stored} bytes, but its type and shape need {needed}"
+            )));
+        }
         match class {
             H5T_class_t::H5T_STRING => {
                 let (mem, utf8) = self.string_mem(&ty, what)?;
@@ -732,6 +756,7 @@ impl Reader<'_> {
                     .is_some_and(|end| end <= self.file_len)
             }) {
                 buf.resize(n, 0);
+                self.progress.add_total(declared);
                 self.raw
                     .insert(what.trim_start_matches("dataset ").to_string(), offset);
                 return Ok(TensorData::Bytes(Cow::Owned(buf)));
@@ -750,6 +775,8 @@ impl Reader<'_> {
                 self.ctx.check(ret, &|| format!("cannot read {what}"))?;
                 // SAFETY: H5Dread succeeded with an all-selection, writing all `n` bytes.
                 unsafe { buf.set_len(n) };
+                self.progress.add_total(declared);
+                self.progress.advance(declared);
             }
             if dtype == DType::Bool {
                 for b in &mut buf {

@@ -22,7 +22,6 @@ use hdf5_sys::h5p::{
 use hdf5_sys::h5s::H5S_ALL;
 use hdf5_sys::h5t::{self, H5T_str_t};
 use rayon::prelude::*;
-use std::os::unix::fs::FileExt;
 
 use super::ffi::{self, Ctx, Id, Kind, Mode};
 use super::{
@@ -31,6 +30,7 @@ use super::{
 };
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::progress::Progress;
 use crate::tensor::{DType, TensorData};
 
 /// Bytes a variable-length string takes in an object header (a global heap ID).
@@ -44,6 +44,16 @@ const RAW_WRITE_MIN: usize = 1 << 20;
 pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
     // Caller errors surface before anything touches the disk.
     validate_group(root, "/")?;
+    let progress = Progress::current();
+    if progress.is_on() {
+        let mut total = 0u64;
+        root.walk_datasets(|_, d| {
+            if let Some(TensorData::Bytes(b)) = &d.data {
+                total += b.len() as u64;
+            }
+        });
+        progress.add_total(total);
+    }
     let tmp = fsutil::temp_sibling(path);
     // Creating the file with std first gives proper OS errors (missing directory, permissions).
     File::create_new(&tmp).at(path)?;
@@ -53,10 +63,11 @@ pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
             mode: Mode::Write,
         },
         raw: RefCell::new(Vec::new()),
+        progress: progress.clone(),
     };
     let result = ffi::path_cstring(&tmp)
         .and_then(|ctmp| ffi::locked(|| writer.file(&ctmp, root)))
-        .and_then(|()| write_raw(&tmp, path, writer.raw.into_inner()))
+        .and_then(|()| write_raw(&tmp, path, writer.raw.into_inner(), &progress))
         .and_then(|()| std::fs::rename(&tmp, path).at(path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -65,13 +76,18 @@ pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
 }
 
 /// Fill the space libhdf5 allocated for the large datasets, in parallel.
-fn write_raw(tmp: &Path, path: &Path, raw: Vec<(u64, Cow<'_, [u8]>)>) -> Result<()> {
+fn write_raw(
+    tmp: &Path,
+    path: &Path,
+    raw: Vec<(u64, Cow<'_, [u8]>)>,
+    progress: &Progress,
+) -> Result<()> {
     if raw.is_empty() {
         return Ok(());
     }
     let file = std::fs::OpenOptions::new().write(true).open(tmp).at(path)?;
     raw.par_iter()
-        .try_for_each(|(offset, bytes)| file.write_all_at(bytes, *offset))
+        .try_for_each(|(offset, bytes)| progress.write_all_at(&file, bytes, *offset))
         .at(path)
 }
 
@@ -261,6 +277,8 @@ struct Writer<'p, 'd> {
     ctx: Ctx<'p>,
     /// `(file offset, bytes)` of datasets whose bytes are written after libhdf5 closes the file.
     raw: RefCell<Vec<(u64, Cow<'d, [u8]>)>>,
+    /// Counts dataset bytes as they are written.
+    progress: Progress,
 }
 
 impl<'d> Writer<'_, 'd> {
@@ -402,6 +420,7 @@ impl<'d> Writer<'_, 'd> {
                     },
                     &what,
                 )?;
+                self.progress.advance(bytes.len() as u64);
             }
             Some(TensorData::Strings(items)) if !items.is_empty() => {
                 let owned: Vec<CString> = items.iter().map(ffi::cstring).collect::<Result<_>>()?;

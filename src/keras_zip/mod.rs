@@ -31,6 +31,7 @@ use zip::{CompressionMethod, DateTime};
 use crate::error::{Error, IoContext, Location, Result};
 use crate::fsutil;
 use crate::h5::{self, H5Group, HDF5_SIGNATURE};
+use crate::progress::{CountingWriter, Progress};
 
 /// The model config member.
 pub const CONFIG_JSON: &str = "config.json";
@@ -368,6 +369,8 @@ impl KerasArchive {
         // One byte more than declared: a longer stream is detected, and reading to the end
         // makes the zip reader verify the CRC.
         let mut limited = entry.take(info.size.saturating_add(1));
+        let progress = Progress::current();
+        progress.add_total(info.size);
         let mut buf = vec![0u8; 1 << 20];
         let mut n: u64 = 0;
         loop {
@@ -385,6 +388,7 @@ impl KerasArchive {
                 )));
             }
             out.write_all(&buf[..k]).map_err(|e| bad(&e))?;
+            progress.advance(k as u64);
         }
         if n != info.size {
             return Err(bad(&format!(
@@ -649,6 +653,16 @@ fn write_members(path: &Path, out: &mut File, members: &mut [(&str, Opened<'_>)]
         // What Python's zipfile sets: mode 0o600, no file-type bits, Unix "made by".
         .external_attributes(0o600 << 16);
     let zerr = |e: zip::result::ZipError| Error::io(path, io::Error::from(e));
+    let progress = Progress::current();
+    progress.add_total(
+        members
+            .iter()
+            .map(|(_, src)| match src {
+                Opened::Bytes(b) => b.len() as u64,
+                Opened::File(_, len, _) => *len,
+            })
+            .sum(),
+    );
     for (name, src) in members.iter_mut() {
         let len = match src {
             Opened::Bytes(b) => b.len() as u64,
@@ -656,10 +670,15 @@ fn write_members(path: &Path, out: &mut File, members: &mut [(&str, Opened<'_>)]
         };
         let opts = base.large_file(len >= u64::from(u32::MAX));
         zw.start_file(*name, opts).map_err(zerr)?;
+        // Member data only (not zip headers) passes the counter.
+        let mut counted = CountingWriter {
+            inner: &mut zw,
+            progress: &progress,
+        };
         match src {
-            Opened::Bytes(b) => zw.write_all(b).map_err(|e| Error::io(path, e))?,
+            Opened::Bytes(b) => counted.write_all(b).map_err(|e| Error::io(path, e))?,
             Opened::File(f, len, p) => {
-                let copied = io::copy(&mut (&*f).take(*len), &mut zw).at(*p)?;
+                let copied = io::copy(&mut (&*f).take(*len), &mut counted).at(*p)?;
                 if copied != *len {
                     return Err(Error::io(
                         *p,

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::errors::{self, run};
+use super::progress::{run_counted, ProgressCounter};
 use crate::h5::{self, AttrValue, Attrs, H5Dataset, H5Group, H5Node};
 use crate::keras_zip::{self, Asset, AssetData, FileKind, WeightsSource};
 use crate::tensor::{DType, TensorData};
@@ -211,17 +212,28 @@ fn group_to_py<'py>(py: Python<'py>, g: H5Group<'static>) -> PyResult<Bound<'py,
 
 /// Write an HDF5 file from a tree (temp file, then rename).
 #[pyfunction]
-fn h5_write(py: Python<'_>, path: PathBuf, tree: &Bound<'_, PyAny>) -> PyResult<()> {
+#[pyo3(signature = (path, tree, progress=None))]
+fn h5_write(
+    py: Python<'_>,
+    path: PathBuf,
+    tree: &Bound<'_, PyAny>,
+    progress: Option<&Bound<'_, ProgressCounter>>,
+) -> PyResult<()> {
     let raw = extract_node(tree)?;
     let root = root_group(&raw)?;
-    run(py, || h5::write_file(&path, &root))
+    run_counted(py, progress, || h5::write_file(&path, &root))
 }
 
 /// Read an HDF5 file into a tree; `values=False` reads names, attributes, dtypes and shapes only.
 #[pyfunction]
-#[pyo3(signature = (path, values=true))]
-fn h5_read<'py>(py: Python<'py>, path: PathBuf, values: bool) -> PyResult<Bound<'py, PyAny>> {
-    let g = run(py, || {
+#[pyo3(signature = (path, values=true, progress=None))]
+fn h5_read<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    values: bool,
+    progress: Option<&Bound<'_, ProgressCounter>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let g = run_counted(py, progress, || {
         if values {
             h5::read_file(&path)
         } else {
@@ -245,6 +257,7 @@ fn sniff(py: Python<'_>, path: PathBuf) -> PyResult<&'static str> {
 /// Write a `.keras` archive: config, metadata, the weights tree, and asset files
 /// `(name below assets/, path on disk)`.
 #[pyfunction]
+#[pyo3(signature = (path, config_json, metadata_json, weights, assets, progress=None))]
 fn keras_archive_write(
     py: Python<'_>,
     path: PathBuf,
@@ -252,6 +265,7 @@ fn keras_archive_write(
     metadata_json: String,
     weights: &Bound<'_, PyAny>,
     assets: Vec<(String, PathBuf)>,
+    progress: Option<&Bound<'_, ProgressCounter>>,
 ) -> PyResult<()> {
     let raw = extract_node(weights)?;
     let root = root_group(&raw)?;
@@ -262,7 +276,7 @@ fn keras_archive_write(
             data: AssetData::File(p),
         })
         .collect();
-    run(py, || {
+    run_counted(py, progress, || {
         keras_zip::write_archive(
             &path,
             &config_json,
@@ -276,14 +290,15 @@ fn keras_archive_write(
 /// Read a `.keras` archive: `(config_json, metadata_json or None, weights tree or None, asset names)`.
 /// With `assets_dir`, asset members are extracted there (names validated by the core).
 #[pyfunction]
-#[pyo3(signature = (path, values=true, assets_dir=None))]
+#[pyo3(signature = (path, values=true, assets_dir=None, progress=None))]
 fn keras_archive_read<'py>(
     py: Python<'py>,
     path: PathBuf,
     values: bool,
     assets_dir: Option<PathBuf>,
+    progress: Option<&Bound<'_, ProgressCounter>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (config, metadata, weights, assets) = run(py, || {
+    let (config, metadata, weights, assets) = run_counted(py, progress, || {
         let archive = keras_zip::read_archive(&path)?;
         let weights = match archive.weights_member() {
             Some(_) if values => Some(archive.read_weights()?),

@@ -4,7 +4,10 @@
 mod errors;
 #[cfg(feature = "h5")]
 mod h5;
+mod progress;
 mod registry;
+#[cfg(feature = "s3")]
+mod remote;
 mod savedmodel;
 mod store;
 
@@ -17,6 +20,7 @@ use pyo3::types::PyBytes;
 use crate::checkpoint::{self, object_graph, BundleReader};
 use crate::tensor::{DType, Tensor, TensorData};
 use errors::run;
+use progress::{run_counted, ProgressCounter};
 
 /// One tensor for `checkpoint_write`: its bytes as a flat uint8 view, or a list of byte strings.
 #[derive(FromPyObject)]
@@ -27,10 +31,12 @@ enum Values<'py> {
 
 /// Write a single-shard bundle. `tensors` holds `(name, dtype, shape, values)` in data-file order.
 #[pyfunction]
+#[pyo3(signature = (prefix, tensors, progress=None))]
 fn checkpoint_write(
     py: Python<'_>,
     prefix: PathBuf,
     tensors: Vec<(String, String, Vec<u64>, Values<'_>)>,
+    progress: Option<&Bound<'_, ProgressCounter>>,
 ) -> PyResult<()> {
     let mut owned = Vec::with_capacity(tensors.len());
     for (name, dtype, shape, values) in &tensors {
@@ -54,7 +60,29 @@ fn checkpoint_write(
             },
         ));
     }
-    run(py, || checkpoint::write(&prefix, &owned))
+    run_counted(py, progress, || checkpoint::write(&prefix, &owned))
+}
+
+/// `(name, buffer)` pairs for a reader's `read_many_into`, from parallel lists.
+fn read_jobs<'a>(
+    names: &'a [String],
+    outs: &'a mut [PyReadwriteArray1<'_, u8>],
+) -> PyResult<Vec<(&'a str, &'a mut [u8])>> {
+    if names.len() != outs.len() {
+        return Err(errors::invalid(
+            "names and buffers differ in length".to_string(),
+        ));
+    }
+    names
+        .iter()
+        .zip(outs.iter_mut())
+        .map(|(name, out)| {
+            let buf = out
+                .as_slice_mut()
+                .map_err(|e| errors::invalid(e.to_string()))?;
+            Ok((name.as_str(), buf))
+        })
+        .collect()
 }
 
 /// An opened checkpoint: the index is parsed once; tensors are read on demand.
@@ -81,35 +109,27 @@ impl CheckpointReader {
     }
 
     /// Fill each flat uint8 view in `outs` with the bytes of the tensor named alongside it.
+    #[pyo3(signature = (names, outs, progress=None))]
     fn read_into(
         &self,
         py: Python<'_>,
         names: Vec<String>,
         mut outs: Vec<PyReadwriteArray1<'_, u8>>,
+        progress: Option<&Bound<'_, ProgressCounter>>,
     ) -> PyResult<()> {
-        if names.len() != outs.len() {
-            return Err(errors::invalid(
-                "names and buffers differ in length".to_string(),
-            ));
-        }
-        let mut jobs = Vec::with_capacity(names.len());
-        for (name, out) in names.iter().zip(outs.iter_mut()) {
-            jobs.push((
-                name.as_str(),
-                out.as_slice_mut()
-                    .map_err(|e| errors::invalid(e.to_string()))?,
-            ));
-        }
-        run(py, || self.inner.read_many_into(jobs))
+        let jobs = read_jobs(&names, &mut outs)?;
+        run_counted(py, progress, || self.inner.read_many_into(jobs))
     }
 
     /// The elements of a string tensor.
+    #[pyo3(signature = (name, progress=None))]
     fn read_strings<'py>(
         &self,
         py: Python<'py>,
         name: String,
+        progress: Option<&Bound<'_, ProgressCounter>>,
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let items = run(py, || self.inner.read_strings(&name))?;
+        let items = run_counted(py, progress, || self.inner.read_strings(&name))?;
         Ok(items.iter().map(|b| PyBytes::new(py, b)).collect())
     }
 }
@@ -157,10 +177,14 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(object_graph_build, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_attributes, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_resolve, m)?)?;
+    progress::register(m)?;
     store::register(m)?;
     registry::register(m)?;
     savedmodel::register(m)?;
     #[cfg(feature = "h5")]
     h5::register(m)?;
+    #[cfg(feature = "s3")]
+    remote::register(m)?;
+    m.add("HAS_OBJECT_STORAGE", cfg!(feature = "s3"))?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 
 use super::errors::{self, run};
+use super::progress::{run_counted, ProgressCounter};
 use crate::store::{self, manifest, metadata, Staging};
 use crate::tensor::{DType, Tensor};
 use crate::validate::{self, Tolerance};
@@ -37,7 +38,13 @@ impl StagedVersion {
 
     /// Hash every file, write `metadata.json` (with the manifest) and publish atomically.
     /// Returns the published version as JSON.
-    fn commit(&self, py: Python<'_>, metadata_json: String) -> PyResult<String> {
+    #[pyo3(signature = (metadata_json, progress=None))]
+    fn commit(
+        &self,
+        py: Python<'_>,
+        metadata_json: String,
+        progress: Option<&Bound<'_, ProgressCounter>>,
+    ) -> PyResult<String> {
         let meta = parse_json(&metadata_json)?;
         let staging = self
             .inner
@@ -47,7 +54,7 @@ impl StagedVersion {
             .ok_or_else(|| {
                 errors::invalid("this version was already committed or aborted".into())
             })?;
-        let published = run(py, || staging.commit(meta))?;
+        let published = run_counted(py, progress, || staging.commit(meta))?;
         json(&published)
     }
 
@@ -113,14 +120,24 @@ fn store_resolve(
 
 /// Check a version directory against the manifest in its metadata; returns the report as JSON.
 #[pyfunction]
-fn store_verify(py: Python<'_>, dir: PathBuf) -> PyResult<String> {
-    json(&run(py, || store::verify_version(&dir))?)
+#[pyo3(signature = (dir, progress=None))]
+fn store_verify(
+    py: Python<'_>,
+    dir: PathBuf,
+    progress: Option<&Bound<'_, ProgressCounter>>,
+) -> PyResult<String> {
+    json(&run_counted(py, progress, || store::verify_version(&dir))?)
 }
 
 /// Like `store_verify`, but a damaged version raises `ChecksumError` naming the first bad file.
 #[pyfunction]
-fn store_verify_strict(py: Python<'_>, dir: PathBuf) -> PyResult<()> {
-    run(py, || store::verify_version(&dir)?.into_result())
+#[pyo3(signature = (dir, progress=None))]
+fn store_verify_strict(
+    py: Python<'_>,
+    dir: PathBuf,
+    progress: Option<&Bound<'_, ProgressCounter>>,
+) -> PyResult<()> {
+    run_counted(py, progress, || store::verify_version(&dir)?.into_result())
 }
 
 #[pyfunction]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Location, Result};
+use crate::progress::Progress;
 
 pub use super::metadata::METADATA_FILE;
 
@@ -114,7 +115,7 @@ pub(crate) fn walk(dir: &Path, with_metadata: bool) -> Result<Tree> {
     Ok(Tree { files, dirs })
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -126,7 +127,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Hash a file found by the walk, checking it is still the same regular file once opened (a
 /// file swapped for a symlink between the walk and the open is refused).
-fn hash_found(f: &Found) -> Result<FileEntry> {
+fn hash_found(f: &Found, progress: &Progress) -> Result<FileEntry> {
     let mut file = File::open(&f.path).at(&f.path)?;
     let meta = file.metadata().at(&f.path)?;
     if !meta.is_file() || meta.dev() != f.dev || meta.ino() != f.ino {
@@ -135,11 +136,15 @@ fn hash_found(f: &Found) -> Result<FileEntry> {
             "file was replaced while the artifact was being hashed",
         ));
     }
-    let (size, sha256) = hash_reader(&mut file, meta.len()).at(&f.path)?;
+    let (size, sha256) = hash_reader(&mut file, meta.len(), progress).at(&f.path)?;
     Ok(FileEntry { size, sha256 })
 }
 
-fn hash_reader(r: &mut impl Read, size_hint: u64) -> std::io::Result<(u64, String)> {
+fn hash_reader(
+    r: &mut impl Read,
+    size_hint: u64,
+    progress: &Progress,
+) -> std::io::Result<(u64, String)> {
     let cap = usize::try_from(size_hint.clamp(8 << 10, HASH_BUF as u64)).unwrap_or(HASH_BUF);
     let mut buf = vec![0u8; cap];
     let mut hasher = Sha256::new();
@@ -153,6 +158,7 @@ fn hash_reader(r: &mut impl Read, size_hint: u64) -> std::io::Result<(u64, Strin
         };
         hasher.update(&buf[..n]);
         total += n as u64;
+        progress.advance(n as u64);
     }
     Ok((total, hex(&hasher.finalize())))
 }
@@ -163,21 +169,28 @@ pub fn hash_file(path: &Path) -> Result<FileEntry> {
     if !meta.file_type().is_file() {
         return Err(Error::format_in(path, "not a regular file"));
     }
-    hash_found(&Found {
-        rel: String::new(),
-        path: path.to_path_buf(),
-        size: meta.len(),
-        dev: meta.dev(),
-        ino: meta.ino(),
-    })
+    let progress = Progress::current();
+    progress.add_total(meta.len());
+    hash_found(
+        &Found {
+            rel: String::new(),
+            path: path.to_path_buf(),
+            size: meta.len(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        },
+        &progress,
+    )
 }
 
 fn hash_all<'f>(files: impl IntoIterator<Item = &'f Found>) -> Result<Vec<(&'f Found, FileEntry)>> {
     let mut todo: Vec<&Found> = files.into_iter().collect();
     // Largest first, so one big file does not start last and run alone.
     todo.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.rel.cmp(&b.rel)));
+    let progress = Progress::current();
+    progress.add_total(todo.iter().map(|f| f.size).sum());
     todo.into_par_iter()
-        .map(|f| hash_found(f).map(|e| (f, e)))
+        .map(|f| hash_found(f, &progress).map(|e| (f, e)))
         .collect()
 }
 

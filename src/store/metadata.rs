@@ -79,6 +79,26 @@ pub fn read(dir: &Path) -> Result<Value> {
         .map_err(|e| Error::format_in(&path, format!("malformed metadata JSON: {e}")))
 }
 
+/// The caller's metadata for a new version as an object: null is empty; anything but an
+/// object, or an object with the store's own `"manifest"` key, is refused.
+pub fn user_object(metadata: Value) -> Result<serde_json::Map<String, Value>> {
+    let meta = match metadata {
+        Value::Null => serde_json::Map::new(),
+        Value::Object(m) => m,
+        other => {
+            return Err(crate::error::Error::invalid(format!(
+                "artifact metadata must be a JSON object, got {other}"
+            )))
+        }
+    };
+    if meta.contains_key(MANIFEST_KEY) {
+        return Err(crate::error::Error::invalid(format!(
+            "artifact metadata must not have a {MANIFEST_KEY:?} key: the store writes it"
+        )));
+    }
+    Ok(meta)
+}
+
 /// The manifest stored in parsed metadata; `path` names the file in errors.
 pub fn manifest_of(path: &Path, metadata: &Value) -> Result<Manifest> {
     let m = metadata

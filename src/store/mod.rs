@@ -48,7 +48,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, IoContext, Location, Result};
 use crate::fsutil;
@@ -93,7 +93,7 @@ impl Drop for ActiveGuard {
 
 /// Model names and format names: 1-255 of `[A-Za-z0-9._-]`, not starting with `.` (hidden
 /// entries belong to the store).
-fn check_component(what: &str, s: &str) -> Result<()> {
+pub(crate) fn check_component(what: &str, s: &str) -> Result<()> {
     let ok = !s.is_empty()
         && s.len() <= 255
         && !s.starts_with('.')
@@ -369,20 +369,7 @@ impl Staging {
     /// The staging directory must not contain a top-level `metadata.json` (the store writes it)
     /// nor symlinks or special files; `metadata` must not have a `"manifest"` key.
     pub fn commit(mut self, metadata: Value) -> Result<PublishedVersion> {
-        let mut meta = match metadata {
-            Value::Null => Map::new(),
-            Value::Object(m) => m,
-            other => {
-                return Err(Error::invalid(format!(
-                    "artifact metadata must be a JSON object, got {other}"
-                )))
-            }
-        };
-        if meta.contains_key(MANIFEST_KEY) {
-            return Err(Error::invalid(format!(
-                "artifact metadata must not have a {MANIFEST_KEY:?} key: the store writes it"
-            )));
-        }
+        let mut meta = metadata::user_object(metadata)?;
         let md_path = self.dir.join(METADATA_FILE);
         match fs::symlink_metadata(&md_path) {
             Ok(_) => {

@@ -23,18 +23,6 @@ keras = pytest.importorskip("keras")
 FULL = ("savedmodel", "h5", "keras")
 
 
-@pytest.fixture(scope="module")
-def tutorial_model():
-    from kerasafe import demo
-
-    keras.utils.set_random_seed(1)
-    model = demo.build_model()
-    model.compile(optimizer="adam", loss=demo.WeightedMSE(weight=2.0), metrics=["mae"])
-    x = np.random.default_rng(0).standard_normal((64, 32)).astype("float32")
-    model.fit(x, x[:, :1], epochs=1, verbose=0)
-    return model
-
-
 X_TEST = np.linspace(-1.0, 1.0, 32, dtype="float32").reshape(1, 32)
 
 

@@ -62,11 +62,6 @@ while True:
 """
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="checkpoint.write renames the data file, then the index: a kill between the two renames "
-    "leaves the new data under the old index (ChecksumError on read). Open issue, see the fuzz/crash report.",
-)
 def test_killed_checkpoint_write_leaves_a_complete_bundle(tmp_path):
     prefix = tmp_path / "ckpt"
     checkpoint.write(prefix, _values(0))

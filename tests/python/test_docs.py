@@ -59,7 +59,7 @@ def test_readme_python_examples_run(tmp_path: Path, monkeypatch):
 
 def test_readme_links_the_docs():
     text = README.read_text(encoding="utf-8")
-    for doc in ("docs/cli.md", "docs/migration.md", "docs/api.md"):
+    for doc in ("docs/cli.md", "docs/migration.md", "docs/api.md", "docs/object-storage.md"):
         assert f"]({doc})" in text, doc
         assert (REPO / doc).is_file(), doc
 

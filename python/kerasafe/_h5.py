@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _h5tree, _keras_state
+from . import _h5tree, _keras_state, _tf_keras
 from ._h5tree import Dataset, Group
 from .errors import FormatError
 
@@ -57,6 +57,8 @@ def _json_attr(root: Group, name: str, source: str) -> Any:
 
 
 def _legacy_weights(layer: Any) -> list[Any]:
+    if _tf_keras.active():
+        return _tf_keras.legacy_weights(layer)
     return list(_legacy()._legacy_weights(layer))
 
 
@@ -65,6 +67,8 @@ def _weighted_layers(model: Any) -> list[Any]:
 
 
 def _top_level_weights(model: Any) -> list[Any]:
+    if _tf_keras.active():
+        return list(getattr(model, "_trainable_weights", [])) + list(getattr(model, "_non_trainable_weights", []))
     return [v for v in model._trainable_variables + model._non_trainable_variables if any(v is w for w in model.weights)]
 
 
@@ -162,10 +166,12 @@ def save_model(model: Any, path: str, include_optimizer: bool = True) -> None:
 
 
 def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, root: Group | None = None, config_hook: Any = None) -> Any:
+    root = root if root is not None else _h5tree.read(path)
+    if _tf_keras.active():
+        return _load_model_tf_keras(path, root, custom_objects=custom_objects, compile=compile)
     from keras.src.legacy.saving import json_utils, saving_options, saving_utils
     from keras.src.saving import object_registration, serialization_lib
 
-    root = root if root is not None else _h5tree.read(path)
     raw_config = root.attrs.get("model_config")
     if raw_config is None:
         raise FormatError(f"{path}: no model_config attribute: this HDF5 file holds weights only (use load_weights)")
@@ -185,6 +191,15 @@ def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool
     weights = root.get("model_weights")
     if not isinstance(weights, Group):
         raise FormatError(f"{path}: no model_weights group")
+    if not getattr(model, "built", True) and not model.weights and attr_list(weights, "layer_names"):
+        from .errors import IncompatibleModelError
+
+        writer = _text(root.attrs.get("keras_version", b"unknown"))
+        raise IncompatibleModelError(
+            f"{path}: model {model.name!r} ({type(model).__name__}, written by Keras {writer}) is a subclassed model: "
+            "its .h5 config has no input shape, so the rebuilt model has no weights to load into. "
+            "Build the model in code (call it once) and use kerasafe.load_weights(model, path), or save it as .keras"
+        )
     load_layer_weights(weights, model, path)
     if not compile:
         return model
@@ -200,8 +215,52 @@ def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool
     return model
 
 
+def _load_model_tf_keras(path: str, root: Group, *, custom_objects: Any, compile: bool) -> Any:
+    """A legacy .h5 full model into tf-keras: Keras 2 configs natively, Keras 3 configs refused."""
+    from . import dialect
+
+    raw_config = root.attrs.get("model_config")
+    if raw_config is None:
+        raise FormatError(f"{path}: no model_config attribute: this HDF5 file holds weights only (use load_weights)")
+    try:
+        model_config = json.loads(_text(raw_config))
+    except ValueError as exc:
+        raise FormatError(f"{path}: model_config is not valid JSON: {exc}") from None
+    writer = _text(root.attrs.get("keras_version", b""))
+    if dialect.is_keras2_version(writer):
+        model = _tf_keras.model_from_legacy_config(model_config, custom_objects)
+    else:
+        model = _tf_keras.keras3_config_to_keras2(model_config, path, writer or "3", lambda c: _tf_keras.model_from_legacy_config(c, custom_objects))
+        if not model.weights and attr_list(root["model_weights"], "layer_names") if isinstance(root.get("model_weights"), Group) else False:
+            from .errors import IncompatibleModelError
+
+            raise IncompatibleModelError(
+                f"{path}: model {model.name!r} ({type(model).__name__}, written by Keras {writer}) is a subclassed model: "
+                "its .h5 config has no input shape, so the rebuilt model has no weights to load into. "
+                "Build the model in code (call it once) and use kerasafe.load_weights(model, path), or save it as .keras"
+            )
+    weights = root.get("model_weights")
+    if not isinstance(weights, Group):
+        raise FormatError(f"{path}: no model_weights group")
+    load_layer_weights(weights, model, path)
+    training_config = _json_attr(root, "training_config", path) if compile else None
+    if training_config is None:
+        return model
+    if not dialect.is_keras2_version(writer):
+        training_config = dialect.keras3_to_keras2(dialect.fix_training_config(training_config))
+    _tf_keras.compile_from_training_config(model, training_config, custom_objects)
+    optimizer_group = root.get("optimizer_weights")
+    if isinstance(optimizer_group, Group):
+        named = _group_values(optimizer_group, path, "optimizer_weights")
+        _tf_keras.restore_optimizer(model, [n for n, _ in named], [v for _, v in named], path)
+    return model
+
+
 def _restore_optimizer(model: Any, group: Group, source: str) -> None:
-    values = [v for _, v in _group_values(group, source, "optimizer_weights")]
+    from . import dialect
+
+    named = _group_values(group, source, "optimizer_weights")
+    values = [v for _, v in named]
     optimizer = model.optimizer
     if values and all(np.shape(v) == () for v in values):
         # An optimizer saved before its first step holds only scalars (iterations, learning
@@ -213,6 +272,7 @@ def _restore_optimizer(model: Any, group: Group, source: str) -> None:
         return
     optimizer.build(model.trainable_variables)
     variables = list(optimizer.variables)
+    values = dialect.keras2_optimizer_values([n for n, _ in named], values, [keras_path(v) for v in variables], variables)
     if len(values) != len(variables):
         from .errors import KerasafeWarning
         import warnings
@@ -228,6 +288,10 @@ def _restore_optimizer(model: Any, group: Group, source: str) -> None:
         _check_shape(variable, value, source, f"optimizer variable {variable.path!r}")
     for variable, value in zip(variables, values):
         variable.assign(value)
+
+
+def keras_path(variable: Any) -> str:
+    return str(getattr(variable, "path", None) or variable.name)
 
 
 # -- weights files ---------------------------------------------------------------------------------
@@ -254,3 +318,4 @@ def load_weights(model: Any, path: str) -> None:
         load_layer_weights(root, model, path)
     else:
         _keras_state.restore(model, root, path)
+

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import _core, _h5tree, _keras_state, _progress
+from . import _core, _h5tree, _keras_state, _progress, _tf_keras, dialect
 
 
 def save(model: Any, path: str) -> None:
@@ -25,13 +25,31 @@ def read_config(path: str) -> dict[str, Any]:
     return json.loads(config_json)
 
 
+def _metadata(metadata_json: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(metadata_json) if metadata_json else {}
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, config_hook: Any = None) -> Any:
     with _keras_state.temp_dir() as tmp:
         assets_dir = Path(tmp) / "assets"
-        config_json, _, weights, assets = _core.keras_archive_read(os.fspath(path), True, str(assets_dir), progress=_progress.current())
+        config_json, metadata_json, weights, assets = _core.keras_archive_read(os.fspath(path), True, str(assets_dir), progress=_progress.current())
+        writer = _metadata(metadata_json).get("keras_version")
+        into_tf_keras = _tf_keras.active()
+        keras3_into_tf_keras = into_tf_keras and not dialect.is_keras2_version(writer)
+        if not into_tf_keras and dialect.is_keras2_version(writer):
+            config_json = json.dumps(dialect.keras2_archive_to_keras3(json.loads(config_json)))
         if config_hook is not None:
             config_json = json.dumps(config_hook(json.loads(config_json)))
-        model = _keras_state.model_from_config(config_json, custom_objects, compile, safe_mode)
+        if keras3_into_tf_keras:
+            model = _tf_keras.keras3_config_to_keras2(
+                json.loads(config_json), path, str(writer or "3"), lambda c: _keras_state.model_from_config(json.dumps(c), custom_objects, compile, safe_mode)
+            )
+        else:
+            model = _keras_state.model_from_config(config_json, custom_objects, compile, safe_mode)
         root = _h5tree._from_core(weights) if weights is not None else _h5tree.Group()
         assert isinstance(root, _h5tree.Group)
         if not compile:

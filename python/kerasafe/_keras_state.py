@@ -70,7 +70,11 @@ def _store_classes() -> tuple[type, type]:
         def close(self) -> None:
             pass
 
-    class TreeStore(saving_lib.H5IOStore):  # type: ignore[misc, name-defined]
+    return RecordingStore, _tree_store_class(saving_lib.H5IOStore)
+
+
+def _tree_store_class(base: type) -> type:
+    class TreeStore(base):  # type: ignore[misc, valid-type]
         """Read side: Keras calls get(path) then len(store), store[key]."""
 
         def __init__(self, root: Group) -> None:
@@ -115,7 +119,7 @@ def _store_classes() -> tuple[type, type]:
         def close(self) -> None:
             pass
 
-    return RecordingStore, TreeStore
+    return TreeStore
 
 
 def capture(model: Any, assets_dir: Path | None = None) -> Group:
@@ -134,6 +138,21 @@ def capture(model: Any, assets_dir: Path | None = None) -> Group:
 
 def restore(model: Any, root: Group, source: str, assets_dir: Path | None = None) -> None:
     """Assign the values in ``root`` to ``model``; errors name ``source``."""
+    from . import _tf_keras
+
+    root = keras212_layout(root)
+    if _tf_keras.active():
+        from tf_keras.src.saving import saving_lib as tfk_saving_lib
+
+        assets = tfk_saving_lib.DiskIOStore(str(assets_dir), mode="r") if assets_dir is not None else None
+        try:
+            _tf_keras.restore_state(model, _tree_store_class(object)(root), assets)
+        except (ValueError, KeyError) as exc:
+            raise FormatError(f"{source}: weights do not match the model: {exc}") from None
+        finally:
+            if assets is not None:
+                assets.close()
+        return
     saving_lib = _saving_lib()
     _, tree_store = _store_classes()
     failed: set[int] = set()
@@ -163,8 +182,28 @@ def serialize(model: Any) -> tuple[str, str]:
 
 
 def model_from_config(config_json: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+    from . import _tf_keras
+
+    if _tf_keras.active():
+        return _tf_keras.model_from_archive_config(config_json, custom_objects, compile, safe_mode)
     return _saving_lib()._model_from_config(config_json, custom_objects, compile, safe_mode)
 
 
 def temp_dir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="kerasafe-")
+
+
+def keras212_layout(root: Group) -> Group:
+    """A Keras 2.12/2.13 weights file (``.weights.h5`` or in a ``.keras``) laid out as later releases lay it out (dialect tables)."""
+    from . import dialect
+
+    for old, new in dialect.KERAS212_GROUP_RENAMES.items():
+        group = root.children.get(old)
+        if isinstance(group, Group) and new not in root.children:
+            names = dialect.keras212_layer_group_names(list(group.children))
+            renamed = Group(attrs=group.attrs)
+            for name, child in group.children.items():
+                renamed.children[names[name]] = child
+            root.children[new] = renamed
+            del root.children[old]
+    return root

@@ -171,10 +171,21 @@ def _load_tf_keras(export_dir: str, custom_objects: Any, compile: bool, safe_mod
     root = next((json_utils.decode(meta) for path, _, meta in nodes if path == "root"), None)
     if not root or "class_name" not in root:
         raise FormatError(f"{export_dir}/keras_metadata.pb: no root model config")
+    from . import _tf_keras
+
+    if _tf_keras.active():
+        model = _tf_keras.model_from_legacy_config({"class_name": root["class_name"], "config": root["config"]}, custom_objects)
+        _build_subclassed(model, root)
+        _weights.load_tf_checkpoint(model, str(Path(export_dir) / VARIABLES_PREFIX))
+        training = root.get("training_config")
+        if compile and training:
+            _tf_keras.compile_from_training_config(model, training, custom_objects)
+        return model
     config = dialect.keras2_to_keras3({"class_name": root["class_name"], "config": root["config"]})
     objects = {**object_registration.GLOBAL_CUSTOM_OBJECTS, **dict(custom_objects or {})}
     with saving_options.keras_option_scope(use_legacy_config=True), serialization_lib.SafeModeScope(safe_mode):
         model = saving_utils.model_from_config(config, custom_objects=objects)
+    _build_subclassed(model, root)
     _weights.load_tf_checkpoint(model, str(Path(export_dir) / VARIABLES_PREFIX))
     training = root.get("training_config")
     if compile and training:
@@ -184,6 +195,20 @@ def _load_tf_keras(export_dir: str, custom_objects: Any, compile: bool, safe_mod
         if slots:
             warnings.warn(f"{export_dir}: tf-keras optimizer state ({len(slots)} slot variables) is not carried over; training resumes with a fresh optimizer", KerasafeWarning, stacklevel=4)
     return model
+
+
+def _build_subclassed(model: Any, root: dict[str, Any]) -> None:
+    """A subclassed model rebuilt from its config has no weights until built; tf-keras recorded
+    the shape it was built with (``build_input_shape``) in keras_metadata.pb."""
+    if getattr(model, "built", True) and model.weights:
+        return
+    shape = root.get("build_input_shape")
+    if isinstance(shape, dict):
+        shape = shape.get("items")
+    if hasattr(shape, "as_list"):
+        shape = shape.as_list()
+    if isinstance(shape, (list, tuple)) and shape and all(d is None or isinstance(d, int) for d in shape):
+        model(np.zeros((1, *(1 if d is None else d for d in shape[1:])), dtype="float32"))  # Keras 3's Model.build makes no weights
 
 
 class InferenceModel:

@@ -21,6 +21,7 @@ __all__ = [
     "MissingCustomObjectError",
     "UnsafeArtifactError",
     "ValidationError",
+    "IncompatibleModelError",
 ]
 
 
@@ -77,3 +78,8 @@ class UnsafeArtifactError(KerasafeError, ValueError):
 
 class ValidationError(KerasafeError, AssertionError):
     """A reloaded model's outputs differ from the reference beyond tolerance."""
+
+
+class IncompatibleModelError(KerasafeError, ValueError):
+    """A stored model the installed Keras cannot represent as written: the message names the
+    layer, the Keras version that wrote the file, and what to do instead."""

@@ -76,10 +76,15 @@ def test_corpus_is_there_and_small():
     assert size < 14 * 2**20, f"corpus is {size / 2**20:.1f} MiB"
 
 
-@pytest.mark.parametrize("consumer", ["keras3", "tf_keras"])
+@pytest.mark.parametrize("consumer", ["keras3", "keras3_jax", "tf_keras"])
 @pytest.mark.parametrize("key", CASES)
 def test_loads_or_is_refused_as_listed(consumer, key, consumer_results):
-    result = consumer_results(consumer)["results"][key]
+    if consumer == "keras3_jax":
+        pytest.importorskip("jax")
+    run = consumer_results(consumer)
+    if consumer == "keras3_jax":
+        assert run["backend"] == "jax", run["backend"]
+    result = run["results"][key]
     row = expected.expected_refusal(consumer, key)
     if row is None:
         assert result["status"] == "ok", f"{key} on {consumer}: {result.get('status')} {result.get('type', '')}: {result.get('message', '')}\n{result.get('traceback', '')}"

@@ -108,7 +108,9 @@ def main(argv: list[str]) -> int:
         if wanted and key not in wanted:
             continue
         results[key] = run_case(producer, rel, entry, keras)
-    Path(argv[0]).write_text(json.dumps({"consumer": consumer_name(keras), "results": results}, indent=1, sort_keys=True) + "\n")
+    backend = keras.backend.backend() if hasattr(keras.backend, "backend") else "tensorflow"
+    out = {"consumer": consumer_name(keras), "backend": backend, "results": results}
+    Path(argv[0]).write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     return 0
 
 

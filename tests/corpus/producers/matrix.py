@@ -50,7 +50,8 @@ def run_consumer(consumer: str, python: str | None = None) -> dict:
     if python is None:
         raise RuntimeError("no tf-keras interpreter (.venv-tfkeras or $KERASAFE_TFKERAS_PYTHON)")
     env = {k: v for k, v in os.environ.items() if k not in ("TF_USE_LEGACY_KERAS", "PYTHONPATH")}
-    env.update(PYTHONPATH=str(REPO / "python"), KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    backend = "jax" if consumer == "keras3_jax" else "tensorflow"
+    env.update(PYTHONPATH=str(REPO / "python"), KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
     if consumer == "tf_keras":
         env["TF_USE_LEGACY_KERAS"] = "1"
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import keras_bridge
 from ._h5tree import Dataset, Group
 from .errors import FormatError
 
@@ -55,7 +56,7 @@ def _store_classes() -> tuple[type, type]:
             return self._entry
 
         def __setitem__(self, key: str, value: Any) -> None:
-            array = np.asarray(backend.convert_to_numpy(value))
+            array = keras_bridge.to_numpy(value)  # zero-copy on TF: no second copy of the model
             ds = Dataset(array)
             if backend.standardize_dtype(array.dtype) == "bfloat16":
                 ds.attrs["dtype"] = "bfloat16"

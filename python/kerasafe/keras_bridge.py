@@ -88,8 +88,29 @@ def variable_path(variable: Any) -> str:
 
 
 def to_numpy(variable: Any) -> np.ndarray:
-    """A variable's value as numpy (a view where the backend allows it)."""
-    return np.asarray(variable)
+    """A variable's (or tensor's) value as numpy, without a copy where the backend allows it.
+
+    On TensorFlow the array is a read-only view of the CPU tensor's buffer and keeps it alive;
+    TF copies a variable's buffer on write while such a view exists, so assigning to the variable
+    later (say, the next training step) never changes an array handed out here. Elsewhere (JAX,
+    GPU tensors): a copy.
+    """
+    import sys
+
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        try:
+            tensor = tf.convert_to_tensor(variable)
+            if tensor.device.endswith("CPU:0") or not tensor.device:
+                return tensor._numpy()
+        except Exception:  # not a TF value: the generic path below
+            pass
+    try:
+        from keras.src import backend
+
+        return np.asarray(backend.convert_to_numpy(variable))
+    except ImportError:
+        return np.asarray(variable)
 
 
 def ensure_built(model: Any) -> None:

@@ -9,6 +9,8 @@ the Rust core then writes or reads the file. The layout is therefore Keras's exa
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,32 @@ def _tree_store_class(base: type) -> type:
     return TreeStore
 
 
+@contextmanager
+def _optimizer_state_by_reference(model: Any) -> Iterator[None]:
+    """Keras's stock ``save_own_variables`` hands the store ``variable.numpy()`` copies of the
+    optimizer's state (two copies of the model for Adam); while capturing, hand it the variables,
+    so the store keeps zero-copy views. Optimizers that override the method keep their own."""
+    try:
+        from keras.src.optimizers.base_optimizer import BaseOptimizer
+    except ImportError:
+        yield
+        return
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or getattr(type(optimizer), "save_own_variables", None) is not BaseOptimizer.save_own_variables:
+        yield
+        return
+
+    def by_reference(store: Any) -> None:  # what the stock method stores, without .numpy()
+        for i, variable in enumerate(optimizer.variables):
+            store[str(i)] = variable
+
+    optimizer.save_own_variables = by_reference
+    try:
+        yield
+    finally:
+        del optimizer.save_own_variables
+
+
 def capture(model: Any, assets_dir: Path | None = None) -> Group:
     """The model's variables (and optimizer's) in Keras 3's weights-file layout."""
     saving_lib = _saving_lib()
@@ -130,7 +158,8 @@ def capture(model: Any, assets_dir: Path | None = None) -> Group:
     root = Group()
     assets = saving_lib.DiskIOStore(str(assets_dir), mode="w") if assets_dir is not None else None
     try:
-        saving_lib._save_state(model, weights_store=recording(root), assets_store=assets, inner_path="", visited_saveables=set())
+        with _optimizer_state_by_reference(model):
+            saving_lib._save_state(model, weights_store=recording(root), assets_store=assets, inner_path="", visited_saveables=set())
     finally:
         if assets is not None:
             assets.close()

@@ -78,3 +78,24 @@ fn h5_attribute_with_short_stored_data_is_refused_before_libhdf5_reads_it() {
         }
     }
 }
+
+/// A 16 KB HDF5 file whose compound type has a member reaching outside the compound: libhdf5
+/// refuses the object (and leaks 4 bytes doing so, see fuzz/lsan.supp); the read must be a format
+/// error naming the file and the object.
+#[test]
+fn h5_compound_member_outside_its_parent_is_a_format_error() {
+    let path = regressions().join("h5_compound_member_outside_parent.h5");
+    for read in [h5::read_structure, h5::read_file] {
+        match read(&path) {
+            Err(e @ Error::Format { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("h5_compound_member_outside_parent.h5"),
+                    "{text}"
+                );
+                assert!(text.contains("/c128"), "{text}");
+            }
+            other => panic!("expected a format error, got {other:?}"),
+        }
+    }
+}

@@ -190,11 +190,45 @@ def _load_tf_keras(export_dir: str, custom_objects: Any, compile: bool, safe_mod
     training = root.get("training_config")
     if compile and training:
         model.compile(**saving_utils.compile_args_from_training_config(dialect.fix_training_config(training), objects))
-        stored = checkpoint.list_variables(Path(export_dir) / VARIABLES_PREFIX)
-        slots = [name for name, shape, _ in stored if (name.startswith("optimizer/") or ".OPTIMIZER_SLOT" in name) and shape]
-        if slots:
-            warnings.warn(f"{export_dir}: tf-keras optimizer state ({len(slots)} slot variables) is not carried over; training resumes with a fresh optimizer", KerasafeWarning, stacklevel=4)
+        if not _restore_keras2_optimizer(model, export_dir):
+            stored = checkpoint.list_variables(Path(export_dir) / VARIABLES_PREFIX)
+            slots = [name for name, shape, _ in stored if (name.startswith("optimizer/") or ".OPTIMIZER_SLOT" in name) and shape]
+            if slots:
+                warnings.warn(f"{export_dir}: tf-keras optimizer state ({len(slots)} slot variables) is not carried over; training resumes with a fresh optimizer", KerasafeWarning, stacklevel=4)
     return model
+
+
+def _optimizer_key(name: str) -> str:
+    return f"optimizer/{name}/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def _restore_keras2_optimizer(model: Any, export_dir: str) -> bool:
+    """Carry a Keras 2.11+ optimizer's state (``optimizer/_iterations``, ``_learning_rate`` and
+    the slots ``_variables/1…N``, per variable in the order Keras 2 built them) into the compiled
+    Keras 3 optimizer, whose variables are ``iterations``, ``learning_rate`` and the slots in the
+    same order. Returns False (nothing assigned) when the stored state does not line up."""
+    prefix = Path(export_dir) / VARIABLES_PREFIX
+    stored = {name: tuple(shape) for name, shape, _ in checkpoint.list_variables(prefix)}
+    slots = sorted(int(n.split("/")[2]) for n in stored if n.startswith("optimizer/_variables/") and n.split("/")[2].isdigit())
+    if _optimizer_key("_iterations") not in stored or not slots or slots != list(range(1, len(slots) + 1)):
+        return False
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return False
+    optimizer.build(model.trainable_variables)
+    variables = list(optimizer.variables)
+    keys: list[str | None] = [_optimizer_key("_iterations"), _optimizer_key("_learning_rate") if _optimizer_key("_learning_rate") in stored else None]
+    keys += [_optimizer_key(f"_variables/{i}") for i in slots]
+    if len(keys) != len(variables):
+        return False
+    values = checkpoint.read(prefix, [k for k in keys if k is not None])
+    for key, variable in zip(keys, variables):
+        if key is not None and tuple(np.shape(values[key])) != tuple(variable.shape):
+            return False
+    for key, variable in zip(keys, variables):
+        if key is not None:  # a Keras 2 file without a learning-rate variable keeps the compiled one
+            variable.assign(values[key])
+    return True
 
 
 def _build_subclassed(model: Any, root: dict[str, Any]) -> None:

@@ -109,3 +109,31 @@ def test_compatibility_matrix_is_up_to_date(consumer_results):
     assert current == text, "docs/compatibility.md is out of date: run python tests/corpus/producers/matrix.py"
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert matrix.readme_with(matrix.render_readme_block(results), readme) == readme, "the README's matrix is out of date: run python tests/corpus/producers/matrix.py"
+
+
+KERAS2_SAVEDMODELS = sorted(p for p in PRODUCERS.glob("*/savedmodel/mlp") if (p / "keras_metadata.pb").exists())
+
+
+@pytest.mark.parametrize("export_dir", KERAS2_SAVEDMODELS, ids=lambda p: p.parent.parent.name)
+def test_keras2_savedmodel_optimizer_state_crosses_into_keras3(export_dir):
+    """A Keras 2.11+ optimizer's iterations, learning rate and Adam slots land in the Keras 3
+    optimizer (m may be negative, v never is), with no "fresh optimizer" warning."""
+    import warnings
+
+    import numpy as np
+
+    keras = pytest.importorskip("keras")
+    import kerasafe
+    from kerasafe import checkpoint
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("SavedModels load through TensorFlow")
+    prefix = export_dir / "variables" / "variables"
+    stored = checkpoint.read(prefix, ["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE", "optimizer/_variables/1/.ATTRIBUTES/VARIABLE_VALUE"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kerasafe.errors.KerasafeWarning)
+        model = kerasafe.load_model(export_dir)
+    optimizer = model.optimizer
+    assert int(optimizer.iterations.numpy()) == int(stored["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) > 0
+    np.testing.assert_array_equal(optimizer._momentums[0].numpy(), stored["optimizer/_variables/1/.ATTRIBUTES/VARIABLE_VALUE"])
+    assert all(np.all(v.numpy() >= 0) for v in optimizer._velocities) and any(np.any(v.numpy() > 0) for v in optimizer._velocities)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,5 +55,18 @@ def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, conf
         assert isinstance(root, _h5tree.Group)
         if not compile:
             root.children.pop("optimizer", None)  # no optimizer to restore into
-        _keras_state.restore(model, root, f"{path} (model.weights.h5)", assets_dir if assets else None)
+        source = f"{path} (model.weights.h5)"
+        keras3_optimizer = None
+        if keras3_into_tf_keras and isinstance(root.children.get("optimizer"), _h5tree.Group):
+            # Keras 3 stores iterations, learning_rate, slots; tf-keras's optimizer has no
+            # learning-rate variable and skips a store of another length: restored below instead.
+            keras3_optimizer = root.children["optimizer"]
+            empty = _h5tree.Group()
+            empty.create_group("vars")
+            root.children["optimizer"] = empty
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            _keras_state.restore(model, root, source, assets_dir if assets else None)
+        if keras3_optimizer is not None and getattr(model, "optimizer", None) is not None:
+            _tf_keras.restore_keras3_optimizer(model, keras3_optimizer, source)
     return model

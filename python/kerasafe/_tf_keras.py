@@ -106,6 +106,31 @@ def restore_optimizer(model: Any, names: list[str], values: list[np.ndarray], so
         variable.assign(value)
 
 
+def restore_keras3_optimizer(model: Any, group: Any, source: str) -> None:
+    """A Keras 3 optimizer's stored ``vars/0…N`` (iterations, learning_rate unless a schedule
+    drives it, then the slots) into the compiled tf-keras optimizer."""
+    from ._h5tree import Dataset, Group
+
+    stored = group.children.get("vars")
+    if not isinstance(stored, Group) or not stored.children:
+        return
+    count = len(stored.children)
+    nodes = [stored.children.get(str(i)) for i in range(count)]
+    if not all(isinstance(n, Dataset) for n in nodes):
+        return
+    values = [n.value for n in nodes]
+    optimizer = model.optimizer
+    if not hasattr(optimizer, "_create_all_weights"):
+        try:
+            optimizer.build(list(model.trainable_variables))
+        except Exception:
+            pass
+    n_variables = len(_optimizer_variables(optimizer))
+    names = ["iteration", "learning_rate"] if count == n_variables + 1 else ["iteration"]
+    names += [f"slot/{i}" for i in range(count - len(names))]
+    restore_optimizer(model, names, values, source)
+
+
 def model_from_archive_config(config_json: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
     from tf_keras.src.saving import object_registration, serialization_lib
 

@@ -137,3 +137,35 @@ def test_keras2_savedmodel_optimizer_state_crosses_into_keras3(export_dir):
     assert int(optimizer.iterations.numpy()) == int(stored["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) > 0
     np.testing.assert_array_equal(optimizer._momentums[0].numpy(), stored["optimizer/_variables/1/.ATTRIBUTES/VARIABLE_VALUE"])
     assert all(np.all(v.numpy() >= 0) for v in optimizer._velocities) and any(np.any(v.numpy() > 0) for v in optimizer._velocities)
+
+
+def test_keras3_archive_optimizer_state_crosses_into_tf_keras(tfkeras):
+    """Keras 3 stores iterations, learning_rate and the slots; tf-keras's optimizer has no
+    learning-rate variable (and would skip the whole store): the state still lands, v >= 0."""
+    out = tfkeras(
+        f"""
+        import glob, json, sys, warnings
+        sys.path.insert(0, {str(PRODUCERS)!r})
+        sys.path.insert(0, {str(REPO / "python")!r})
+        import numpy as np, kerasafe
+        from kerasafe.keras_bridge import keras_module
+        import corpus_models as cm
+        keras = keras_module()
+        cm.custom_objects(keras)
+        rows = []
+        for path in sorted(glob.glob({str(PRODUCERS / "keras3*" / "keras" / "mlp.keras")!r})):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", kerasafe.errors.KerasafeWarning)
+                model = kerasafe.load_model(path)
+            opt = model.optimizer
+            variables = opt.variables() if callable(opt.variables) else opt.variables
+            v = [x.numpy() for x in variables if ("/" + x.name).find("/v/") >= 0]  # Adam's second moments
+            rows.append([path, int(opt.iterations.numpy()), len(v), bool(all((a >= 0).all() for a in v)), bool(any((a > 0).any() for a in v))])
+        print(json.dumps(rows))
+        """,
+        REPO,
+    )
+    rows = json.loads(out.strip().splitlines()[-1])
+    assert len(rows) == 4, rows
+    for path, iterations, n_v, nonneg, some in rows:
+        assert iterations == 4 and n_v > 0 and nonneg and some, (path, iterations, n_v, nonneg, some)

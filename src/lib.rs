@@ -4,6 +4,8 @@
 //! Nothing here depends on Python; the `python` feature adds thin bindings in [`python`].
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
+// Every `unsafe` block says why it is sound (CI runs clippy with -D warnings).
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod checkpoint;
 pub mod error;

@@ -122,6 +122,7 @@ impl Id {
 
     /// Close now, reporting failure (for files, where closing flushes).
     pub fn close(self, ctx: &Ctx<'_>, what: &dyn Fn() -> String) -> Result<()> {
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let ret = unsafe { close_id(self.id, self.kind) };
         std::mem::forget(self);
         ctx.check(ret, what)
@@ -172,11 +173,13 @@ pub(super) fn path_cstring(path: &Path) -> Result<CString> {
 /// groups, as h5py writes by default) and no file locking (reads of read-only media, NFS).
 pub(super) fn fapl(ctx: &Ctx<'_>) -> Result<Id> {
     let p = ctx.own(
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         unsafe { H5Pcreate(*H5P_CLS_FILE_ACCESS) },
         Kind::Plist,
         &|| "cannot create file access properties".into(),
     )?;
     ctx.check(
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         unsafe {
             H5Pset_libver_bounds(
                 p.id(),
@@ -186,6 +189,7 @@ pub(super) fn fapl(ctx: &Ctx<'_>) -> Result<Id> {
         },
         &|| "cannot set format version bounds".into(),
     )?;
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     ctx.check(unsafe { H5Pset_file_locking(p.id(), 0, 1) }, &|| {
         "cannot turn off file locking".into()
     })?;
@@ -195,11 +199,13 @@ pub(super) fn fapl(ctx: &Ctx<'_>) -> Result<Id> {
 /// Link creation properties: UTF-8 names, as h5py sets them.
 pub(super) fn lcpl(ctx: &Ctx<'_>) -> Result<Id> {
     let p = ctx.own(
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         unsafe { H5Pcreate(*H5P_CLS_LINK_CREATE) },
         Kind::Plist,
         &|| "cannot create link properties".into(),
     )?;
     ctx.check(
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         unsafe { H5Pset_char_encoding(p.id(), H5T_cset_t::H5T_CSET_UTF8) },
         &|| "cannot set link name encoding".into(),
     )?;
@@ -213,9 +219,11 @@ pub(super) fn ocpl(ctx: &Ctx<'_>, dataset: bool) -> Result<Id> {
     } else {
         *H5P_CLS_GROUP_CREATE
     };
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     let p = ctx.own(unsafe { H5Pcreate(cls) }, Kind::Plist, &|| {
         "cannot create object properties".into()
     })?;
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     ctx.check(unsafe { H5Pset_obj_track_times(p.id(), 0) }, &|| {
         "cannot turn off timestamps".into()
     })?;
@@ -225,10 +233,12 @@ pub(super) fn ocpl(ctx: &Ctx<'_>, dataset: bool) -> Result<Id> {
 /// A scalar dataspace, or a simple one with `dims` (fixed maximum).
 pub(super) fn dataspace(ctx: &Ctx<'_>, dims: Option<&[u64]>) -> Result<Id> {
     let id = match dims {
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         None => unsafe { H5Screate(H5S_class_t::H5S_SCALAR) },
         Some(d) => {
             let rank = c_int::try_from(d.len())
                 .map_err(|_| Error::invalid(format!("rank {} is too large", d.len())))?;
+            // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe { H5Screate_simple(rank, d.as_ptr(), ptr::null()) }
         }
     };
@@ -237,6 +247,7 @@ pub(super) fn dataspace(ctx: &Ctx<'_>, dims: Option<&[u64]>) -> Result<Id> {
 
 /// A copy of a predefined type (so that it can be owned and closed like any other).
 pub(super) fn copy_type(ctx: &Ctx<'_>, predefined: hid_t) -> Result<Id> {
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     ctx.own(unsafe { h5t::H5Tcopy(predefined) }, Kind::Type, &|| {
         "cannot copy datatype".into()
     })
@@ -246,12 +257,14 @@ pub(super) fn copy_type(ctx: &Ctx<'_>, predefined: hid_t) -> Result<Id> {
 pub(super) fn vlen_str_type(ctx: &Ctx<'_>, utf8: bool) -> Result<Id> {
     let t = copy_type(ctx, *h5t::H5T_C_S1)?;
     let what = &|| "cannot build a string datatype".to_string();
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     ctx.check(unsafe { h5t::H5Tset_size(t.id(), h5t::H5T_VARIABLE) }, what)?;
     let cset = if utf8 {
         H5T_cset_t::H5T_CSET_UTF8
     } else {
         H5T_cset_t::H5T_CSET_ASCII
     };
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     ctx.check(unsafe { h5t::H5Tset_cset(t.id(), cset) }, what)?;
     Ok(t)
 }
@@ -260,7 +273,9 @@ pub(super) fn vlen_str_type(ctx: &Ctx<'_>, utf8: bool) -> Result<Id> {
 pub(super) fn fixed_str_type(ctx: &Ctx<'_>, width: usize, pad: H5T_str_t) -> Result<Id> {
     let t = copy_type(ctx, *h5t::H5T_C_S1)?;
     let what = &|| "cannot build a string datatype".to_string();
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     ctx.check(unsafe { h5t::H5Tset_size(t.id(), width.max(1)) }, what)?;
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     ctx.check(unsafe { h5t::H5Tset_strpad(t.id(), pad) }, what)?;
     Ok(t)
 }
@@ -272,10 +287,13 @@ pub(super) fn half_type(ctx: &Ctx<'_>, epos: usize, esize: usize, ebias: usize) 
     let what = &|| "cannot build a 16-bit float datatype".to_string();
     let msize = 15 - esize;
     ctx.check(
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         unsafe { h5t::H5Tset_fields(t.id(), 15, epos, esize, 0, msize) },
         what,
     )?;
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     ctx.check(unsafe { h5t::H5Tset_size(t.id(), 2) }, what)?;
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     ctx.check(unsafe { h5t::H5Tset_ebias(t.id(), ebias) }, what)?;
     Ok(t)
 }
@@ -283,6 +301,7 @@ pub(super) fn half_type(ctx: &Ctx<'_>, epos: usize, esize: usize, ebias: usize) 
 /// An opaque type of `size` bytes with an empty tag (h5py's mapping of `ml_dtypes` types).
 pub(super) fn opaque_type(ctx: &Ctx<'_>, size: usize) -> Result<Id> {
     ctx.own(
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         unsafe { h5t::H5Tcreate(H5T_class_t::H5T_OPAQUE, size) },
         Kind::Type,
         &|| "cannot build an opaque datatype".into(),
@@ -292,12 +311,14 @@ pub(super) fn opaque_type(ctx: &Ctx<'_>, size: usize) -> Result<Id> {
 /// h5py's bool: an enum over little-endian int8 with `FALSE = 0`, `TRUE = 1`.
 pub(super) fn bool_type(ctx: &Ctx<'_>) -> Result<Id> {
     let t = ctx.own(
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         unsafe { h5t::H5Tenum_create(*h5t::H5T_STD_I8LE) },
         Kind::Type,
         &|| "cannot build the bool datatype".into(),
     )?;
     for (name, value) in [(c"FALSE", 0i8), (c"TRUE", 1i8)] {
         ctx.check(
+            // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe {
                 h5t::H5Tenum_insert(
                     t.id(),
@@ -319,12 +340,14 @@ pub(super) fn complex_type(ctx: &Ctx<'_>, part: usize) -> Result<Id> {
         *h5t::H5T_IEEE_F64LE
     };
     let t = ctx.own(
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         unsafe { h5t::H5Tcreate(H5T_class_t::H5T_COMPOUND, 2 * part) },
         Kind::Type,
         &|| "cannot build a complex datatype".into(),
     )?;
     for (name, off) in [(c"r", 0), (c"i", part)] {
         ctx.check(
+            // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe { h5t::H5Tinsert(t.id(), name.as_ptr(), off, float) },
             &|| "cannot build a complex datatype".into(),
         )?;
@@ -351,6 +374,7 @@ pub(super) fn list_links(ctx: &Ctx<'_>, group: hid_t, what: &str) -> Result<Vec<
     }
     let mut out: Vec<(Vec<u8>, c_int)> = Vec::new();
     let mut idx: hsize_t = 0;
+    // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
     let ret = unsafe {
         H5Literate2(
             group,
@@ -382,6 +406,7 @@ pub(super) fn list_attrs(ctx: &Ctx<'_>, obj: hid_t, what: &str) -> Result<Vec<CS
     }
     let mut out: Vec<CString> = Vec::new();
     let mut idx: hsize_t = 0;
+    // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
     let ret = unsafe {
         H5Aiterate2(
             obj,
@@ -418,18 +443,21 @@ pub(super) fn class_name(class: H5T_class_t) -> &'static str {
 
 /// The names of an enum or compound type's members.
 pub(super) fn member_names(ctx: &Ctx<'_>, t: hid_t) -> Result<Vec<String>> {
+    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
     let n = unsafe { h5t::H5Tget_nmembers(t) };
     if n < 0 {
         return Err(ctx.h5_fail(&|| "cannot read datatype members".into()));
     }
     let mut names = Vec::new();
     for i in 0..n as c_uint {
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let p = unsafe { h5t::H5Tget_member_name(t, i) };
         if p.is_null() {
             return Err(ctx.h5_fail(&|| "cannot read datatype member name".into()));
         }
         // SAFETY: libhdf5 returned a NUL-terminated string it allocated; we free it below.
         let name = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+        // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
         unsafe {
             hdf5_sys::h5::H5free_memory(p.cast::<c_void>());
         }
@@ -527,11 +555,13 @@ pub(super) fn raw_vlen_type(ctx: &Ctx<'_>, size: usize) -> Result<Id> {
         return Err(ctx.h5_fail(&|| "cannot register the raw variable-length reader".into()));
     }
     let t = ctx.own(
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         unsafe { h5t::H5Tcreate(H5T_class_t::H5T_OPAQUE, size) },
         Kind::Type,
         &|| "cannot build an opaque datatype".into(),
     )?;
     ctx.check(
+        // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
         unsafe { h5t::H5Tset_tag(t.id(), RAW_VLEN_TAG.as_ptr()) },
         &|| "cannot tag an opaque datatype".into(),
     )?;

@@ -55,11 +55,13 @@ pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H
         };
         let fapl = ffi::fapl(&ctx)?;
         let file = ctx.own(
+            // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe { H5Fopen(cpath.as_ptr(), H5F_ACC_RDONLY, fapl.id()) },
             Kind::File,
             &|| "cannot open as HDF5".into(),
         )?;
         let root = ctx.own(
+            // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe { H5Gopen2(file.id(), c"/".as_ptr(), H5P_DEFAULT) },
             Kind::Group,
             &|| "cannot open the root group".into(),
@@ -138,12 +140,14 @@ fn read_raw(
 /// address (the file's address size) and a 4-byte index.
 fn vlen_disk_size(ctx: &Ctx<'_>, file: &Id) -> Result<usize> {
     let fcpl = ctx.own(
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         unsafe { H5Fget_create_plist(file.id()) },
         Kind::Plist,
         &|| "cannot get the file creation properties".into(),
     )?;
     let (mut addr, mut size) = (0usize, 0usize);
     ctx.check(
+        // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
         unsafe { H5Pget_sizes(fcpl.id(), &mut addr, &mut size) },
         &|| "cannot get the file's address size".into(),
     )?;
@@ -219,12 +223,14 @@ impl Reader<'_> {
             }
             let cname = ffi::cstring(&name)?;
             let obj = self.ctx.own(
+                // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                 unsafe { H5Oopen(gid, cname.as_ptr(), H5P_DEFAULT) },
                 Kind::Object,
                 &|| format!("cannot open {cpath}"),
             )?;
             let mut info = std::mem::MaybeUninit::<H5O_info2_t>::uninit();
             self.ctx.check(
+                // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                 unsafe { H5Oget_info3(obj.id(), info.as_mut_ptr(), H5O_INFO_BASIC) },
                 &|| format!("cannot inspect {cpath}"),
             )?;
@@ -269,6 +275,7 @@ impl Reader<'_> {
             })?;
             let what = format!("attribute {name:?} of {path}");
             let aid = self.ctx.own(
+                // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                 unsafe { H5Aopen(obj, cname.as_ptr(), H5P_DEFAULT) },
                 Kind::Attr,
                 &|| format!("cannot open {what}"),
@@ -281,6 +288,7 @@ impl Reader<'_> {
 
     /// Dimensions of a dataspace; `None` for a null (empty) dataspace.
     fn dims(&self, space: &Id, what: &str) -> Result<Option<Vec<u64>>> {
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let class = unsafe { H5Sget_simple_extent_type(space.id()) };
         match class {
             H5S_class_t::H5S_SCALAR => return Ok(Some(Vec::new())),
@@ -292,6 +300,7 @@ impl Reader<'_> {
                     .h5_fail(&|| format!("cannot read the shape of {what}")))
             }
         }
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let rank = unsafe { H5Sget_simple_extent_ndims(space.id()) };
         if !(0..=32).contains(&rank) {
             return Err(self
@@ -300,6 +309,7 @@ impl Reader<'_> {
         }
         let mut dims = vec![0 as hsize_t; rank as usize];
         let ret =
+            // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe { H5Sget_simple_extent_dims(space.id(), dims.as_mut_ptr(), ptr::null_mut()) };
         if ret < 0 {
             return Err(self
@@ -312,15 +322,19 @@ impl Reader<'_> {
     fn attr_value(&mut self, aid: &Id, what: &str) -> Result<AttrValue> {
         let ty = self
             .ctx
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             .own(unsafe { H5Aget_type(aid.id()) }, Kind::Type, &|| {
                 format!("cannot read the type of {what}")
             })?;
         let space = self
             .ctx
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             .own(unsafe { H5Aget_space(aid.id()) }, Kind::Space, &|| {
                 format!("cannot read the shape of {what}")
             })?;
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let class = unsafe { h5t::H5Tget_class(ty.id()) };
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let size = unsafe { h5t::H5Tget_size(ty.id()) };
         let other = |why: &str| AttrValue::Other {
             description: why.to_string(),
@@ -344,6 +358,7 @@ impl Reader<'_> {
             || (class == H5T_class_t::H5T_STRING
                 && unsafe { h5t::H5Tis_variable_str(ty.id()) } > 0);
         let element = if variable { self.vlen_disk_size } else { size };
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let stored = unsafe { H5Aget_storage_size(aid.id()) };
         let needed = count.saturating_mul(element as u64);
         if needed > stored {
@@ -358,6 +373,7 @@ impl Reader<'_> {
                 let items = self.read_strings(
                     &mem,
                     count,
+                    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
                     |m, buf| unsafe { H5Aread(aid.id(), m, buf) },
                     &space,
                     what,
@@ -380,6 +396,7 @@ impl Reader<'_> {
                 };
                 let mut buf = vec![0u64; count as usize];
                 self.ctx.check(
+                    // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                     unsafe { H5Aread(aid.id(), mem, buf.as_mut_ptr().cast::<c_void>()) },
                     &|| format!("cannot read {what}"),
                 )?;
@@ -396,6 +413,7 @@ impl Reader<'_> {
                 let mem = ffi::copy_type(&self.ctx, ty.id())?;
                 let mut v = 0u8;
                 self.ctx.check(
+                    // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                     unsafe { H5Aread(aid.id(), mem.id(), (&mut v as *mut u8).cast::<c_void>()) },
                     &|| format!("cannot read {what}"),
                 )?;
@@ -410,6 +428,7 @@ impl Reader<'_> {
 
     /// h5py's bool: an enum over a 1-byte integer with members FALSE and TRUE.
     fn is_bool_enum(&self, ty: &Id) -> Result<bool> {
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         if unsafe { h5t::H5Tget_size(ty.id()) } != 1 {
             return Ok(false);
         }
@@ -420,18 +439,22 @@ impl Reader<'_> {
 
     /// The memory type for reading strings of file type `ty`, and whether they are UTF-8.
     fn string_mem(&self, ty: &Id, what: &str) -> Result<(Mem, bool)> {
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let vlen = unsafe { h5t::H5Tis_variable_str(ty.id()) };
         if vlen < 0 {
             return Err(self
                 .ctx
                 .h5_fail(&|| format!("cannot read the type of {what}")));
         }
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let cset = unsafe { h5t::H5Tget_cset(ty.id()) };
         let utf8 = cset == H5T_cset_t::H5T_CSET_UTF8;
         if vlen > 0 {
             return Ok((Mem::VlenStr(ffi::vlen_str_type(&self.ctx, utf8)?), utf8));
         }
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let size = unsafe { h5t::H5Tget_size(ty.id()) };
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let pad = unsafe { h5t::H5Tget_strpad(ty.id()) };
         if size == 0 {
             return Err(self
@@ -546,11 +569,13 @@ impl Reader<'_> {
 
     fn dataset(&mut self, did: i64, path: &str) -> Result<H5Dataset<'static>> {
         let what = format!("dataset {path}");
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let ty = self.ctx.own(unsafe { H5Dget_type(did) }, Kind::Type, &|| {
             format!("cannot read the type of {what}")
         })?;
         let space = self
             .ctx
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             .own(unsafe { H5Dget_space(did) }, Kind::Space, &|| {
                 format!("cannot read the shape of {what}")
             })?;
@@ -561,9 +586,11 @@ impl Reader<'_> {
         };
         let dcpl = self
             .ctx
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             .own(unsafe { H5Dget_create_plist(did) }, Kind::Plist, &|| {
                 format!("cannot read the storage properties of {what}")
             })?;
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let layout = unsafe { H5Pget_layout(dcpl.id()) };
         let layout = match layout {
             H5D_layout_t::H5D_CONTIGUOUS => "contiguous",
@@ -580,14 +607,18 @@ impl Reader<'_> {
                     .h5_fail(&|| format!("cannot read the layout of {what}")))
             }
         };
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let external = unsafe { H5Pget_external_count(dcpl.id()) };
         if external != 0 {
             return Err(self
                 .ctx
                 .unsafe_content(format!("{what} keeps its data in external files; refused")));
         }
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let filters = unsafe { H5Pget_nfilters(dcpl.id()) }.max(0) as u32;
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let stored_bytes = unsafe { H5Dget_storage_size(did) };
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let offset = unsafe { H5Dget_offset(did) };
         let attrs = self.attrs(did, path)?;
         let (dtype, mem) = self.dataset_type(&ty, &attrs, &what)?;
@@ -598,6 +629,7 @@ impl Reader<'_> {
             && filters == 0
             && dtype != DType::Bool
             && stored_bytes >= RAW_READ_MIN
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             && matches!(&mem, Mem::Fixed(m) if unsafe { h5t::H5Tequal(ty.id(), m.id()) } > 0);
         let data = if self.with_data {
             Some(self.dataset_values(
@@ -633,7 +665,9 @@ impl Reader<'_> {
     /// The dtype of a dataset of file type `ty` and how to read it.
     fn dataset_type(&self, ty: &Id, attrs: &Attrs, what: &str) -> Result<(DType, Mem)> {
         let t = ty.id();
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let class = unsafe { h5t::H5Tget_class(t) };
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         let size = unsafe { h5t::H5Tget_size(t) };
         let unsupported = |detail: String| {
             self.ctx
@@ -644,6 +678,7 @@ impl Reader<'_> {
         };
         match class {
             H5T_class_t::H5T_INTEGER => {
+                // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
                 let signed = unsafe { h5t::H5Tget_sign(t) } == H5T_sign_t::H5T_SGN_2;
                 let (dtype, mem) = match (size, signed) {
                     (1, true) => (DType::I8, *h5t::H5T_STD_I8LE),
@@ -661,6 +696,7 @@ impl Reader<'_> {
             H5T_class_t::H5T_FLOAT => match size {
                 2 => {
                     let (mut spos, mut epos, mut esize, mut mpos, mut msize) = (0, 0, 0, 0, 0);
+                    // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                     let ret = unsafe {
                         h5t::H5Tget_fields(
                             t, &mut spos, &mut epos, &mut esize, &mut mpos, &mut msize,
@@ -704,12 +740,16 @@ impl Reader<'_> {
                 let names = ffi::member_names(&self.ctx, t)?;
                 let part = size / 2;
                 let floats = (0..2).all(|i| {
+                    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
                     let m = unsafe { h5t::H5Tget_member_type(t, i) };
                     if m < 0 {
                         return false;
                     }
+                    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
                     let ok = unsafe { h5t::H5Tget_class(m) } == H5T_class_t::H5T_FLOAT
+                        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
                         && unsafe { h5t::H5Tget_size(m) } == part;
+                    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
                     unsafe { h5t::H5Tclose(m) };
                     ok
                 });
@@ -762,6 +802,7 @@ impl Reader<'_> {
                 return Ok(TensorData::Bytes(Cow::Owned(buf)));
             }
             if n > 0 {
+                // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                 let ret = unsafe {
                     H5Dread(
                         did,
@@ -794,11 +835,13 @@ impl Reader<'_> {
             }
             self.check_vlen_lengths(
                 count,
+                // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
                 &|m, buf| unsafe { H5Dread(did, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) },
                 what,
             )?;
             let mut need: hsize_t = 0;
             self.ctx.check(
+                // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                 unsafe { H5Dvlen_get_buf_size(did, ty.id(), space.id(), &mut need) },
                 &|| format!("cannot size {what}"),
             )?;
@@ -811,6 +854,7 @@ impl Reader<'_> {
         let items = self.read_strings(
             mem,
             count,
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             |m, buf| unsafe { H5Dread(did, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) },
             space,
             what,

@@ -286,15 +286,18 @@ impl<'d> Writer<'_, 'd> {
         let ctx = &self.ctx;
         let fapl = ffi::fapl(ctx)?;
         let fcpl = ctx.own(
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             unsafe { H5Pcreate(*H5P_CLS_FILE_CREATE) },
             Kind::Plist,
             &|| "cannot create file properties".into(),
         )?;
         // The root group is created with the file; no timestamps there either.
+        // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
         ctx.check(unsafe { H5Pset_obj_track_times(fcpl.id(), 0) }, &|| {
             "cannot turn off timestamps".into()
         })?;
         let file = ctx.own(
+            // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe { H5Fcreate(ctmp.as_ptr(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()) },
             Kind::File,
             &|| "cannot create the HDF5 file".into(),
@@ -303,20 +306,24 @@ impl<'d> Writer<'_, 'd> {
         let gcpl = ffi::ocpl(ctx, false)?;
         let dcpl = ffi::ocpl(ctx, true)?;
         ctx.check(
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             unsafe { H5Pset_layout(dcpl.id(), H5D_layout_t::H5D_CONTIGUOUS) },
             &|| "cannot set contiguous layout".into(),
         )?;
         // Large datasets: space allocated at creation, no fill values written (we write the bytes).
         let raw_dcpl = ffi::ocpl(ctx, true)?;
         ctx.check(
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             unsafe { H5Pset_layout(raw_dcpl.id(), H5D_layout_t::H5D_CONTIGUOUS) },
             &|| "cannot set contiguous layout".into(),
         )?;
         ctx.check(
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             unsafe { H5Pset_alloc_time(raw_dcpl.id(), H5D_alloc_time_t::H5D_ALLOC_TIME_EARLY) },
             &|| "cannot set early allocation".into(),
         )?;
         ctx.check(
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             unsafe { H5Pset_fill_time(raw_dcpl.id(), H5D_fill_time_t::H5D_FILL_TIME_NEVER) },
             &|| "cannot turn off fill values".into(),
         )?;
@@ -328,6 +335,7 @@ impl<'d> Writer<'_, 'd> {
         };
         {
             let rootg = ctx.own(
+                // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                 unsafe { H5Gopen2(file.id(), c"/".as_ptr(), H5P_DEFAULT) },
                 Kind::Group,
                 &|| "cannot open the root group".into(),
@@ -346,6 +354,7 @@ impl<'d> Writer<'_, 'd> {
             match child {
                 H5Node::Group(sub) => {
                     let sid = self.ctx.own(
+                        // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                         unsafe {
                             H5Gcreate2(gid, cname.as_ptr(), props.lcpl, props.gcpl, H5P_DEFAULT)
                         },
@@ -374,6 +383,7 @@ impl<'d> Writer<'_, 'd> {
         let raw = matches!(&d.data, Some(TensorData::Bytes(b)) if b.len() >= RAW_WRITE_MIN);
         let dcpl = if raw { props.raw_dcpl } else { props.dcpl };
         let did = ctx.own(
+            // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe {
                 H5Dcreate2(
                     gid,
@@ -399,6 +409,7 @@ impl<'d> Writer<'_, 'd> {
                 };
                 // SAFETY: `did` is a valid, open dataset id owned by this function.
                 let offset = if raw {
+                    // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
                     unsafe { H5Dget_offset(did.id()) }
                 } else {
                     u64::MAX
@@ -408,6 +419,7 @@ impl<'d> Writer<'_, 'd> {
                     return self.attrs(did.id(), &d.attrs, path);
                 }
                 ctx.check(
+                    // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                     unsafe {
                         H5Dwrite(
                             did.id(),
@@ -426,6 +438,7 @@ impl<'d> Writer<'_, 'd> {
                 let owned: Vec<CString> = items.iter().map(ffi::cstring).collect::<Result<_>>()?;
                 let ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
                 ctx.check(
+                    // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
                     unsafe {
                         H5Dwrite(
                             did.id(),
@@ -527,6 +540,7 @@ impl<'d> Writer<'_, 'd> {
         };
         let cname = ffi::cstring(name)?;
         let aid = ctx.own(
+            // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe {
                 H5Acreate2(
                     obj,
@@ -542,6 +556,7 @@ impl<'d> Writer<'_, 'd> {
         )?;
         if !data.is_null() {
             let mem = mem.unwrap_or(ftype.id());
+            // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
             ctx.check(unsafe { H5Awrite(aid.id(), mem, data) }, &what)?;
         }
         Ok(())

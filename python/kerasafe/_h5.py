@@ -257,10 +257,16 @@ def _load_model_tf_keras(path: str, root: Group, *, custom_objects: Any, compile
 
 
 def _restore_optimizer(model: Any, group: Group, source: str) -> None:
+    named = _group_values(group, source, "optimizer_weights")
+    restore_optimizer_values(model, [n for n, _ in named], [v for _, v in named], source)
+
+
+def restore_optimizer_values(model: Any, names: list[str], values: list[Any], source: str) -> None:
+    """Stored optimizer values (Keras 3's order, or Keras 2's: ``iteration`` first and no
+    learning-rate variable) into the compiled Keras 3 optimizer; a fresh optimizer and a
+    warning when they do not line up."""
     from . import dialect
 
-    named = _group_values(group, source, "optimizer_weights")
-    values = [v for _, v in named]
     optimizer = model.optimizer
     if values and all(np.shape(v) == () for v in values):
         # An optimizer saved before its first step holds only scalars (iterations, learning
@@ -272,7 +278,7 @@ def _restore_optimizer(model: Any, group: Group, source: str) -> None:
         return
     optimizer.build(model.trainable_variables)
     variables = list(optimizer.variables)
-    values = dialect.keras2_optimizer_values([n for n, _ in named], values, [keras_path(v) for v in variables], variables)
+    values = dialect.keras2_optimizer_values(names, values, [keras_path(v) for v in variables], variables)
     if len(values) != len(variables):
         from .errors import KerasafeWarning
         import warnings

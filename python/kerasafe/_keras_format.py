@@ -56,17 +56,35 @@ def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, conf
         if not compile:
             root.children.pop("optimizer", None)  # no optimizer to restore into
         source = f"{path} (model.weights.h5)"
-        keras3_optimizer = None
-        if keras3_into_tf_keras and isinstance(root.children.get("optimizer"), _h5tree.Group):
-            # Keras 3 stores iterations, learning_rate, slots; tf-keras's optimizer has no
-            # learning-rate variable and skips a store of another length: restored below instead.
-            keras3_optimizer = root.children["optimizer"]
+        other_optimizer = None
+        keras2_into_keras3 = not into_tf_keras and dialect.is_keras2_version(writer)
+        if (keras3_into_tf_keras or keras2_into_keras3) and isinstance(root.children.get("optimizer"), _h5tree.Group):
+            # Keras 3 has a learning-rate variable that Keras 2 / tf-keras optimizers lack, and each
+            # side skips a store of another length: restored below, lined up, instead.
+            other_optimizer = root.children["optimizer"]
             empty = _h5tree.Group()
             empty.create_group("vars")
             root.children["optimizer"] = empty
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             _keras_state.restore(model, root, source, assets_dir if assets else None)
-        if keras3_optimizer is not None and getattr(model, "optimizer", None) is not None:
-            _tf_keras.restore_keras3_optimizer(model, keras3_optimizer, source)
+        if other_optimizer is not None and getattr(model, "optimizer", None) is not None:
+            if keras3_into_tf_keras:
+                _tf_keras.restore_keras3_optimizer(model, other_optimizer, source)
+            else:
+                _restore_keras2_archive_optimizer(model, other_optimizer, source)
     return model
+
+
+def _restore_keras2_archive_optimizer(model: Any, group: _h5tree.Group, source: str) -> None:
+    """A Keras 2.13+ archive's ``optimizer/vars/0…N`` (iterations, then the slots) into Keras 3."""
+    from . import _h5
+
+    stored = group.children.get("vars")
+    if not isinstance(stored, _h5tree.Group) or not stored.children:
+        return
+    nodes = [stored.children.get(str(i)) for i in range(len(stored.children))]
+    if not all(isinstance(n, _h5tree.Dataset) for n in nodes):
+        return
+    names = ["iteration"] + [f"slot/{i}" for i in range(1, len(nodes))]
+    _h5.restore_optimizer_values(model, names, [n.value for n in nodes], source)

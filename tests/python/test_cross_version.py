@@ -169,3 +169,26 @@ def test_keras3_archive_optimizer_state_crosses_into_tf_keras(tfkeras):
     assert len(rows) == 4, rows
     for path, iterations, n_v, nonneg, some in rows:
         assert iterations == 4 and n_v > 0 and nonneg and some, (path, iterations, n_v, nonneg, some)
+
+
+KERAS2_ARCHIVES = sorted(p for p in PRODUCERS.glob("*/keras/mlp.keras") if not p.parts[-3].startswith("keras3"))
+
+
+@pytest.mark.parametrize("archive", KERAS2_ARCHIVES, ids=lambda p: p.parent.parent.name)
+def test_keras2_archive_optimizer_state_crosses_into_keras3(archive):
+    """Keras 2 stores iterations and the slots (no learning-rate variable); Keras 3 would skip
+    the whole store: the state still lands (m may be negative, v never is)."""
+    import warnings
+
+    import numpy as np
+
+    pytest.importorskip("keras")
+    import kerasafe
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kerasafe.errors.KerasafeWarning)
+        model = kerasafe.load_model(archive)
+    optimizer = model.optimizer
+    assert int(optimizer.iterations.numpy()) == 4  # produce.py: 2 epochs of 2 batches
+    assert all(np.all(v.numpy() >= 0) for v in optimizer._velocities) and any(np.any(v.numpy() > 0) for v in optimizer._velocities)
+    assert any(np.any(m.numpy() != 0) for m in optimizer._momentums)

@@ -165,6 +165,17 @@ def save_model(model: Any, path: str, include_optimizer: bool = True) -> None:
     _h5tree.write(path, root)
 
 
+def _model_config(root: Group, path: str, decode: Any) -> Any:
+    """The ``model_config`` attribute, decoded; weights-only files and bad JSON are FormatErrors."""
+    raw_config = root.attrs.get("model_config")
+    if raw_config is None:
+        raise FormatError(f"{path}: no model_config attribute: this HDF5 file holds weights only (use load_weights)")
+    try:
+        return decode(_text(raw_config))
+    except ValueError as exc:
+        raise FormatError(f"{path}: model_config is not valid JSON: {exc}") from None
+
+
 def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, root: Group | None = None, config_hook: Any = None) -> Any:
     root = root if root is not None else _h5tree.read(path)
     if _tf_keras.active():
@@ -172,13 +183,7 @@ def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool
     from keras.src.legacy.saving import json_utils, saving_options, saving_utils
     from keras.src.saving import object_registration, serialization_lib
 
-    raw_config = root.attrs.get("model_config")
-    if raw_config is None:
-        raise FormatError(f"{path}: no model_config attribute: this HDF5 file holds weights only (use load_weights)")
-    try:
-        model_config = json_utils.decode(_text(raw_config))
-    except ValueError as exc:
-        raise FormatError(f"{path}: model_config is not valid JSON: {exc}") from None
+    model_config = _model_config(root, path, json_utils.decode)
     from . import dialect
 
     if not _text(root.attrs.get("keras_version", b"")).startswith("3"):
@@ -219,13 +224,7 @@ def _load_model_tf_keras(path: str, root: Group, *, custom_objects: Any, compile
     """A legacy .h5 full model into tf-keras: Keras 2 configs natively, Keras 3 configs refused."""
     from . import dialect
 
-    raw_config = root.attrs.get("model_config")
-    if raw_config is None:
-        raise FormatError(f"{path}: no model_config attribute: this HDF5 file holds weights only (use load_weights)")
-    try:
-        model_config = json.loads(_text(raw_config))
-    except ValueError as exc:
-        raise FormatError(f"{path}: model_config is not valid JSON: {exc}") from None
+    model_config = _model_config(root, path, json.loads)
     writer = _text(root.attrs.get("keras_version", b""))
     if dialect.is_keras2_version(writer):
         model = _tf_keras.model_from_legacy_config(model_config, custom_objects)

@@ -15,6 +15,17 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// What every temporary sibling's name carries after the file name it stands in for.
+const TEMP_MARK: &str = ".tempstate";
+
+/// Whether `name` (a bare file name) is one [`temp_sibling`] makes for `path`.
+pub fn is_temp_sibling_name(path: &Path, name: &str) -> bool {
+    let Some(file) = path.file_name() else {
+        return false;
+    };
+    !name.contains('/') && name.starts_with(&format!("{}{TEMP_MARK}", file.to_string_lossy()))
+}
+
 /// A name for a temporary sibling of `path` that no other writer (thread or process) picks.
 pub fn temp_sibling(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -25,7 +36,7 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     with_suffix(
         path,
-        &format!(".tempstate{}-{nanos:x}-{n}", std::process::id()),
+        &format!("{TEMP_MARK}{}-{nanos:x}-{n}", std::process::id()),
     )
 }
 

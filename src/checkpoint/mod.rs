@@ -301,13 +301,7 @@ fn roll_forward(prefix: &Path, record: &Path, body: &str) -> Result<()> {
         (*data_tmp, data_path(prefix, 0, 1)),
         (*index_tmp, index_path(prefix)),
     ] {
-        let own = fsutil::temp_sibling(&fin);
-        let own_prefix = own
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let stem = own_prefix.split(".tempstate").next().unwrap_or_default();
-        if !tmp.starts_with(&format!("{stem}.tempstate")) || tmp.contains('/') {
+        if !fsutil::is_temp_sibling_name(&fin, tmp) {
             return Err(Error::format_in(
                 record,
                 format!(

@@ -653,13 +653,7 @@ pub fn download_siblings(
 
 /// `dir/rel` when `rel` is a plain relative path that stays inside `dir`.
 pub(crate) fn safe_join(dir: &Path, rel: &str) -> Option<PathBuf> {
-    let ok = !rel.is_empty()
-        && !rel.contains('\0')
-        && !rel.starts_with('/')
-        && rel
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..");
-    ok.then(|| dir.join(rel))
+    crate::store::manifest::is_safe_key(rel).then(|| dir.join(rel))
 }
 
 #[cfg(test)]

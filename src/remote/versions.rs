@@ -101,7 +101,6 @@ fn formats_of(root: &Remote, name: &str) -> Result<Vec<String>> {
                 .then(|| format.to_string())
         })
         .collect();
-    formats.dedup();
     formats.sort();
     formats.dedup();
     Ok(formats)
@@ -242,16 +241,7 @@ pub fn read_metadata(dir: &Remote) -> Result<Value> {
 fn manifest_of(dir: &Remote, meta: &Value) -> Result<Manifest> {
     let url = dir.join(METADATA_FILE)?.url();
     let manifest = metadata::manifest_of(Path::new(&url), meta)?;
-    if let Some(bad) = manifest
-        .files
-        .keys()
-        .find(|k| safe_join(Path::new(""), k).is_none() || k.as_str() == METADATA_FILE)
-    {
-        return Err(Error::format_in(
-            &url,
-            format!("manifest entry {bad:?} is not a relative path to an artifact file"),
-        ));
-    }
+    manifest.check_keys(&url)?;
     Ok(manifest)
 }
 

@@ -40,6 +40,22 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Every key a plain relative path to an artifact file (not `..`, absolute, empty
+    /// components, nor the top-level `metadata.json`); else [`Error::Format`] at `at`.
+    pub fn check_keys(&self, at: impl AsRef<Path>) -> Result<()> {
+        match self
+            .files
+            .keys()
+            .find(|k| !is_safe_key(k) || k.as_str() == METADATA_FILE)
+        {
+            Some(bad) => Err(Error::format_in(
+                at,
+                format!("manifest entry {bad:?} is not a relative path to an artifact file"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Total bytes of all files.
     pub fn total_size(&self) -> u64 {
         self.files.values().map(|f| f.size).sum()
@@ -206,7 +222,7 @@ pub fn hash_files(dir: &Path) -> Result<Manifest> {
 }
 
 /// Whether a manifest key is a plain relative path that stays inside the artifact.
-fn is_safe_key(key: &str) -> bool {
+pub(crate) fn is_safe_key(key: &str) -> bool {
     !key.is_empty()
         && !key.contains('\0')
         && key
@@ -318,16 +334,7 @@ impl VerifyReport {
 /// Manifest keys that are not plain relative paths (`..`, absolute, empty components) and
 /// symlinks in `dir` are [`Error::Format`] errors: the artifact is hostile or corrupt.
 pub fn verify(dir: &Path, manifest: &Manifest) -> Result<VerifyReport> {
-    if let Some(bad) = manifest
-        .files
-        .keys()
-        .find(|k| !is_safe_key(k) || k.as_str() == METADATA_FILE)
-    {
-        return Err(Error::format_in(
-            dir,
-            format!("manifest entry {bad:?} is not a relative path to an artifact file"),
-        ));
-    }
+    manifest.check_keys(dir)?;
     let tree = walk(dir, false)?;
     let on_disk: BTreeMap<&str, &Found> = tree.files.iter().map(|f| (f.rel.as_str(), f)).collect();
     let mut report = VerifyReport {

@@ -222,3 +222,15 @@ def read(path: str | os.PathLike[str], *, values: bool = True) -> Group:
     group = _from_core(_core.h5_read(os.fspath(path), values, progress=_progress.current()))
     assert isinstance(group, Group)
     return group
+
+
+def indexed_values(group: Any) -> list[Any] | None:
+    """The values of ``group``'s ``vars/0…N`` datasets in index order (how Keras stores a
+    trackable's variables); None when they are missing, empty or not all datasets."""
+    stored = group.children.get("vars") if isinstance(group, Group) else None
+    if not isinstance(stored, Group) or not stored.children:
+        return None
+    nodes = [stored.children.get(str(i)) for i in range(len(stored.children))]
+    if not all(isinstance(n, Dataset) for n in nodes):
+        return None
+    return [n.value for n in nodes]

@@ -80,11 +80,8 @@ def _restore_keras2_archive_optimizer(model: Any, group: _h5tree.Group, source: 
     """A Keras 2.13+ archive's ``optimizer/vars/0…N`` (iterations, then the slots) into Keras 3."""
     from . import _h5
 
-    stored = group.children.get("vars")
-    if not isinstance(stored, _h5tree.Group) or not stored.children:
+    values = _h5tree.indexed_values(group)
+    if values is None:
         return
-    nodes = [stored.children.get(str(i)) for i in range(len(stored.children))]
-    if not all(isinstance(n, _h5tree.Dataset) for n in nodes):
-        return
-    names = ["iteration"] + [f"slot/{i}" for i in range(1, len(nodes))]
-    _h5.restore_optimizer_values(model, names, [n.value for n in nodes], source)
+    names = ["iteration"] + [f"slot/{i}" for i in range(1, len(values))]
+    _h5.restore_optimizer_values(model, names, values, source)

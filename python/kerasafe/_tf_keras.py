@@ -109,16 +109,12 @@ def restore_optimizer(model: Any, names: list[str], values: list[np.ndarray], so
 def restore_keras3_optimizer(model: Any, group: Any, source: str) -> None:
     """A Keras 3 optimizer's stored ``vars/0…N`` (iterations, learning_rate unless a schedule
     drives it, then the slots) into the compiled tf-keras optimizer."""
-    from ._h5tree import Dataset, Group
+    from ._h5tree import indexed_values
 
-    stored = group.children.get("vars")
-    if not isinstance(stored, Group) or not stored.children:
+    values = indexed_values(group)
+    if values is None:
         return
-    count = len(stored.children)
-    nodes = [stored.children.get(str(i)) for i in range(count)]
-    if not all(isinstance(n, Dataset) for n in nodes):
-        return
-    values = [n.value for n in nodes]
+    count = len(values)
     optimizer = model.optimizer
     if not hasattr(optimizer, "_create_all_weights"):
         try:

@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod error;
+pub mod file_bytes;
 pub mod fsutil;
 pub mod h5;
 pub mod keras_zip;

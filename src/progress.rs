@@ -18,6 +18,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::file_bytes::ReadAt;
+
 /// Positional reads and writes are split into pieces of this size when progress is on.
 pub const CHUNK: usize = 16 << 20;
 
@@ -113,7 +115,12 @@ impl Progress {
     }
 
     /// `read_exact_at`, in [`CHUNK`]s counted as they arrive when progress is on.
-    pub fn read_exact_at(&self, file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    pub fn read_exact_at<R: ReadAt + ?Sized>(
+        &self,
+        file: &R,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> std::io::Result<()> {
         if !self.is_on() {
             return file.read_exact_at(buf, offset);
         }

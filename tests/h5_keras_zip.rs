@@ -505,3 +505,51 @@ fn a_path_that_is_not_there() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_damaged_weights_member_never_reaches_libhdf5() {
+    let mut e = base();
+    e[2].crc = Some(0x1234_5678);
+    let a = read_bytes(&build(&e)).unwrap();
+    for result in [a.read_weights(), a.read_weights_structure()] {
+        match result {
+            Err(Error::Checksum { at, what, .. }) => {
+                assert!(at.0.as_deref().unwrap().ends_with("x.keras"), "{at:?}");
+                assert!(what.contains("model.weights.h5"), "{what}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn archives_in_memory_read_like_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("m.keras");
+    write_archive(
+        &path,
+        CONFIG,
+        METADATA,
+        WeightsSource::Tree(&weights()),
+        &[],
+    )
+    .unwrap();
+    let name = std::path::Path::new("s3://bucket/m.keras");
+    let bytes = kerasafe::file_bytes::FileBytes::from_vec(std::fs::read(&path).unwrap());
+    let in_memory = keras_zip::read_archive_bytes(name, bytes).unwrap();
+    let mapped = read_archive(&path).unwrap();
+    assert_eq!(in_memory.config_json, mapped.config_json);
+    assert_eq!(in_memory.members, mapped.members);
+    assert_eq!(
+        in_memory.read_weights().unwrap(),
+        mapped.read_weights().unwrap()
+    );
+    let h5_bytes = kerasafe::file_bytes::FileBytes::from_vec(b"\x89HDF\r\n\x1a\nxxxx".to_vec());
+    match keras_zip::read_archive_bytes(name, h5_bytes) {
+        Err(Error::Format { at, msg }) => {
+            assert_eq!(at.0.as_deref(), Some(name));
+            assert!(msg.contains("HDF5"), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

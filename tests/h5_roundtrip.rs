@@ -587,3 +587,50 @@ fn empty_tree_and_unicode_names() {
     assert!(back.get_path("größe/kernel:0").is_some());
     assert_eq!(back.attrs.string("ünï").unwrap().unwrap(), "ok");
 }
+
+#[test]
+fn images_in_memory_read_like_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("m.h5");
+    let mut tree = sample();
+    // Large enough for the direct positional-read path (≥ 1 MiB).
+    let big: Vec<f32> = (0..600_000).map(|i| i as f32 * 0.5).collect();
+    tree.insert_path(
+        "big/values",
+        dataset(DType::F32, &[600_000], le(&big, f32::to_le_bytes)),
+    )
+    .unwrap();
+    h5::write_file(&path, &tree).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let name = Path::new("in-memory.h5");
+    let mut from_file = h5::read_file(&path).unwrap();
+    let mut from_image = h5::read_image(name, &bytes, true).unwrap();
+    strip(&mut from_file);
+    strip(&mut from_image);
+    assert_eq!(from_image, from_file);
+    assert!(matches!(
+        from_image.get_path("big/values"),
+        Some(H5Node::Dataset(d)) if matches!(&d.data, Some(TensorData::Bytes(b)) if b.len() == 2_400_000)
+    ));
+    let structure = h5::read_image(name, &bytes, false).unwrap();
+    assert!(matches!(
+        structure.get_path("big/values"),
+        Some(H5Node::Dataset(d)) if d.data.is_none()
+    ));
+    // The same image twice at once (libhdf5 tells open files apart by name).
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| h5::read_image(name, &bytes, true).unwrap());
+        }
+    });
+    for cut in [0, 8, 96, 800, bytes.len() / 2, bytes.len() - 1] {
+        match h5::read_image(name, &bytes[..cut], true) {
+            Err(Error::Format { at, .. }) => assert_eq!(at.0.as_deref(), Some(name)),
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+    match h5::read_image(name, b"PK\x03\x04 and then some", true) {
+        Err(Error::Format { msg, .. }) => assert!(msg.contains("zip archive"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}

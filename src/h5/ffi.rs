@@ -11,12 +11,13 @@ use std::ptr;
 use hdf5_sys::h5::{herr_t, hsize_t, H5_index_t, H5_iter_order_t};
 use hdf5_sys::h5a::{H5A_info_t, H5Aiterate2};
 use hdf5_sys::h5f::H5F_libver_t;
+use hdf5_sys::h5fd::{H5FD_file_image_callbacks_t, H5FD_file_image_op_t};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5l::{H5L_info2_t, H5Literate2};
 use hdf5_sys::h5p::{
-    H5Pcreate, H5Pset_char_encoding, H5Pset_file_locking, H5Pset_libver_bounds,
-    H5Pset_obj_track_times, H5P_CLS_DATASET_CREATE, H5P_CLS_FILE_ACCESS, H5P_CLS_GROUP_CREATE,
-    H5P_CLS_LINK_CREATE,
+    H5Pcreate, H5Pset_char_encoding, H5Pset_fapl_core, H5Pset_file_image,
+    H5Pset_file_image_callbacks, H5Pset_file_locking, H5Pset_libver_bounds, H5Pset_obj_track_times,
+    H5P_CLS_DATASET_CREATE, H5P_CLS_FILE_ACCESS, H5P_CLS_GROUP_CREATE, H5P_CLS_LINK_CREATE,
 };
 use hdf5_sys::h5s::{H5S_class_t, H5Screate, H5Screate_simple};
 use hdf5_sys::h5t::{self, H5T_class_t, H5T_cset_t, H5T_str_t};
@@ -194,6 +195,125 @@ pub(super) fn fapl(ctx: &Ctx<'_>) -> Result<Id> {
         "cannot turn off file locking".into()
     })?;
     Ok(p)
+}
+
+/// A file image that libhdf5's in-memory ("core") driver reads in place: the callbacks below
+/// hand it these bytes instead of letting it allocate and copy them (twice: into the property
+/// list, then into the open file).
+pub(super) struct Image {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl Image {
+    pub fn new(bytes: &[u8]) -> Box<Self> {
+        Box::new(Self {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        })
+    }
+}
+
+// libhdf5 asks for "memory" for the image when the property is set, copied and when the file
+// opens; every answer is the caller's buffer, and every "copy" is of that buffer onto itself.
+// The file is opened read-only, so libhdf5 never writes to, grows or frees it.
+
+extern "C" fn image_malloc(
+    size: usize,
+    _op: H5FD_file_image_op_t,
+    udata: *mut c_void,
+) -> *mut c_void {
+    // SAFETY: `udata` is the `Image` box that `image_fapl`'s caller keeps alive until the
+    // property list and the file are closed.
+    let image = unsafe { &*(udata as *const Image) };
+    if size == image.len {
+        image.ptr as *mut c_void
+    } else {
+        ptr::null_mut()
+    }
+}
+
+extern "C" fn image_memcpy(
+    dest: *mut c_void,
+    src: *const c_void,
+    _size: usize,
+    _op: H5FD_file_image_op_t,
+    _udata: *mut c_void,
+) -> *mut c_void {
+    if std::ptr::eq(dest, src) {
+        dest
+    } else {
+        ptr::null_mut() // never asked for: every buffer is the caller's
+    }
+}
+
+extern "C" fn image_realloc(
+    _ptr: *mut c_void,
+    _size: usize,
+    _op: H5FD_file_image_op_t,
+    _udata: *mut c_void,
+) -> *mut c_void {
+    ptr::null_mut() // read-only: the image never grows
+}
+
+extern "C" fn image_free(
+    _ptr: *mut c_void,
+    _op: H5FD_file_image_op_t,
+    _udata: *mut c_void,
+) -> herr_t {
+    0 // the caller owns the buffer
+}
+
+extern "C" fn image_udata_copy(udata: *mut c_void) -> *mut c_void {
+    udata
+}
+
+extern "C" fn image_udata_free(_udata: *mut c_void) -> herr_t {
+    0
+}
+
+/// File access properties ([`fapl`]'s) that open `image` with the in-memory driver, without
+/// copying it. `image` must outlive the property list and every file opened with it.
+pub(super) fn image_fapl(ctx: &Ctx<'_>, image: &Image) -> Result<Id> {
+    if image.len == 0 {
+        return Err(ctx.fail("cannot open as HDF5: the file is empty"));
+    }
+    let p = fapl(ctx)?;
+    // SAFETY: libhdf5 call on an open property list; no pointers are passed.
+    ctx.check(unsafe { H5Pset_fapl_core(p.id(), 1 << 20, 0) }, &|| {
+        "cannot select the in-memory driver".into()
+    })?;
+    let mut callbacks = H5FD_file_image_callbacks_t {
+        image_malloc: Some(image_malloc),
+        image_memcpy: Some(image_memcpy),
+        image_realloc: Some(image_realloc),
+        image_free: Some(image_free),
+        udata_copy: Some(image_udata_copy),
+        udata_free: Some(image_udata_free),
+        udata: image as *const Image as *mut c_void,
+    };
+    ctx.check(
+        // SAFETY: libhdf5 copies the callback table; `udata` points to `image`, which the caller
+        // keeps alive as documented.
+        unsafe { H5Pset_file_image_callbacks(p.id(), &mut callbacks) },
+        &|| "cannot set file image callbacks".into(),
+    )?;
+    ctx.check(
+        // SAFETY: `image.ptr` and `image.len` describe the caller's live buffer; through the
+        // callbacks libhdf5 keeps this pointer rather than copying (and never writes: read-only).
+        unsafe { H5Pset_file_image(p.id(), image.ptr as *mut c_void, image.len) },
+        &|| "cannot set the file image".into(),
+    )?;
+    Ok(p)
+}
+
+/// A name for an in-memory file that no file system path can have (the core driver refuses to
+/// open an image under the name of an existing file) and no other open image has.
+pub(super) fn image_name() -> CString {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    CString::new(format!("/dev/null/kerasafe-image-{n}")).expect("no NUL in the name")
 }
 
 /// Link creation properties: UTF-8 names, as h5py sets them.

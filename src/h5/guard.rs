@@ -12,9 +12,9 @@
 //! simulated with libhdf5's own rules and the file is refused if the walk would not advance.
 //! The scan reads the file once, sequentially.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+
+use crate::file_bytes::ReadAt;
 
 /// libhdf5's `H5HG_MINSIZE`: smaller collections are rejected by libhdf5 itself.
 const MIN_COLLECTION: u64 = 4096;
@@ -39,14 +39,14 @@ fn le(bytes: &[u8]) -> u64 {
 }
 
 /// Positional reads through a small window.
-struct Window<'f> {
-    file: &'f File,
+struct Window<'f, R: ReadAt + ?Sized> {
+    file: &'f R,
     len: u64,
     start: u64,
     buf: Vec<u8>,
 }
 
-impl Window<'_> {
+impl<R: ReadAt + ?Sized> Window<'_, R> {
     /// `n` bytes at `off`, or `None` past the end of the file.
     fn get(&mut self, off: u64, n: usize) -> io::Result<Option<&[u8]>> {
         let end = match off.checked_add(n as u64) {
@@ -74,7 +74,11 @@ pub(super) enum Verdict {
 }
 
 /// Check every global heap collection in `file` (signature at `base`, `len` bytes).
-pub(super) fn check_global_heaps(file: &File, len: u64, base: u64) -> io::Result<Verdict> {
+pub(super) fn check_global_heaps(
+    file: &(impl ReadAt + ?Sized),
+    len: u64,
+    base: u64,
+) -> io::Result<Verdict> {
     // Superblock: version at +8; "size of lengths" at +14 (versions 0, 1) or +10 (2, 3).
     let mut sb = [0u8; 16];
     if base + 16 > len {
@@ -119,7 +123,7 @@ pub(super) fn check_global_heaps(file: &File, len: u64, base: u64) -> io::Result
 
 /// Simulate libhdf5's walk over the collection whose signature is at `at`.
 fn walk(
-    w: &mut Window<'_>,
+    w: &mut Window<'_, impl ReadAt + ?Sized>,
     at: u64,
     size_len: u64,
     header: u64,
@@ -172,6 +176,7 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
 
     fn collection(objects: &[(u16, u64)]) -> Vec<u8> {
         let mut c = b"GCOL\x01\0\0\0".to_vec();

@@ -24,10 +24,10 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
+use crate::file_bytes::ReadAt;
 use crate::tensor::{byte_size, num_elements, DType, Tensor, TensorData};
 
 #[cfg(feature = "h5")]
@@ -507,7 +507,7 @@ fn signature_offsets(len: u64) -> impl Iterator<Item = u64> {
 }
 
 /// Where the HDF5 signature is in `file` (of length `len`), if anywhere.
-fn find_signature(file: &File, len: u64) -> std::io::Result<Option<u64>> {
+fn find_signature(file: &(impl ReadAt + ?Sized), len: u64) -> std::io::Result<Option<u64>> {
     let mut buf = [0u8; 8];
     for off in signature_offsets(len) {
         file.read_exact_at(&mut buf, off)?;
@@ -525,6 +525,11 @@ pub fn is_hdf5(path: &Path) -> Result<bool> {
     Ok(find_signature(&file, len).at(path)?.is_some())
 }
 
+/// Whether `bytes` are an HDF5 file's (the signature is where libhdf5 looks for it).
+pub fn is_hdf5_bytes(bytes: &[u8]) -> bool {
+    matches!(find_signature(bytes, bytes.len() as u64), Ok(Some(_)))
+}
+
 /// Open `path` for reading and check the HDF5 signature, with a clear message for the usual
 /// mix-ups, and check the file for structures known to hang libhdf5 (see `guard`). Returns the
 /// file length.
@@ -538,9 +543,23 @@ fn precheck(path: &Path) -> Result<u64> {
         ));
     }
     let len = meta.len();
-    if let Some(base) = find_signature(&file, len).at(path)? {
+    let mut head = [0u8; 8];
+    let n = file.read(&mut head).at(path)?;
+    precheck_bytes(path, &file, len, &head[..n])?;
+    Ok(len)
+}
+
+/// [`precheck`] for the `len` bytes of `source`, which begin with `head` (up to 8 bytes);
+/// `path` names the file in messages.
+fn precheck_bytes(
+    path: &Path,
+    source: &(impl ReadAt + ?Sized),
+    len: u64,
+    head: &[u8],
+) -> Result<()> {
+    if let Some(base) = find_signature(source, len).at(path)? {
         #[cfg(feature = "h5")]
-        match guard::check_global_heaps(&file, len, base).at(path)? {
+        match guard::check_global_heaps(source, len, base).at(path)? {
             guard::Verdict::Fine => {}
             guard::Verdict::Hang(at) => {
                 return Err(Error::format_in(
@@ -560,11 +579,8 @@ fn precheck(path: &Path) -> Result<u64> {
         }
         #[cfg(not(feature = "h5"))]
         let _ = base;
-        return Ok(len);
+        return Ok(());
     }
-    let mut head = [0u8; 8];
-    let n = file.read(&mut head).at(path)?;
-    let head = &head[..n];
     let what = if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         "a zip archive (a .keras model?)"
     } else if len == 0 {
@@ -605,11 +621,27 @@ pub fn read_file(path: &Path) -> Result<H5Group<'static>> {
     let len = precheck(path)?;
     #[cfg(feature = "h5")]
     {
-        read::read_file(path, len, true)
+        read::read_file(path, read::Input::File, len, true)
     }
     #[cfg(not(feature = "h5"))]
     {
         let _ = len;
+        Err(no_hdf5())
+    }
+}
+
+/// [`read_file`] (or, without `with_data`, [`read_structure`]) for a whole file held in memory,
+/// read in place (no copy, no temporary file); `name` names it in messages.
+pub fn read_image(name: &Path, bytes: &[u8], with_data: bool) -> Result<H5Group<'static>> {
+    let len = bytes.len() as u64;
+    precheck_bytes(name, bytes, len, &bytes[..bytes.len().min(8)])?;
+    #[cfg(feature = "h5")]
+    {
+        read::read_file(name, read::Input::Image(bytes), len, with_data)
+    }
+    #[cfg(not(feature = "h5"))]
+    {
+        let _ = with_data;
         Err(no_hdf5())
     }
 }
@@ -620,7 +652,7 @@ pub fn read_structure(path: &Path) -> Result<H5Group<'static>> {
     let len = precheck(path)?;
     #[cfg(feature = "h5")]
     {
-        read::read_file(path, len, false)
+        read::read_file(path, read::Input::File, len, false)
     }
     #[cfg(not(feature = "h5"))]
     {

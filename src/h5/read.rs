@@ -29,6 +29,7 @@ use hdf5_sys::h5t::{self, H5T_class_t, H5T_cset_t, H5T_sign_t, H5T_str_t};
 use super::ffi::{self, Ctx, Id, Kind, Mode};
 use super::{AttrValue, Attrs, H5Dataset, H5Group, H5Node, StorageInfo};
 use crate::error::{IoContext, Result};
+use crate::file_bytes::ReadAt;
 use crate::progress::Progress;
 use crate::tensor::{byte_size, DType, TensorData};
 use rayon::prelude::*;
@@ -44,16 +45,36 @@ const MAX_RATIO: u64 = 1000;
 /// index); bounds element counts of variable-length data by the file size.
 const VLEN_REF_BYTES: u64 = 16;
 
-pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H5Group<'static>> {
+/// Where the bytes of the file being read are.
+#[derive(Clone, Copy)]
+pub(super) enum Input<'a> {
+    /// On disk, at the path being read.
+    File,
+    /// In memory (the path only names it in messages).
+    Image(&'a [u8]),
+}
+
+pub(super) fn read_file(
+    path: &Path,
+    input: Input<'_>,
+    file_len: u64,
+    with_data: bool,
+) -> Result<H5Group<'static>> {
     type Read = (H5Group<'static>, HashMap<String, u64>);
-    let cpath = ffi::path_cstring(path)?;
+    let (cpath, image) = match input {
+        Input::File => (ffi::path_cstring(path)?, None),
+        Input::Image(bytes) => (ffi::image_name(), Some(ffi::Image::new(bytes))),
+    };
     let progress = Progress::current();
     ffi::locked(|| -> Result<Read> {
         let ctx = Ctx {
             path,
             mode: Mode::Read,
         };
-        let fapl = ffi::fapl(&ctx)?;
+        let fapl = match &image {
+            None => ffi::fapl(&ctx)?,
+            Some(image) => ffi::image_fapl(&ctx, image)?,
+        };
         let file = ctx.own(
             // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe { H5Fopen(cpath.as_ptr(), H5F_ACC_RDONLY, fapl.id()) },
@@ -84,7 +105,16 @@ pub(super) fn read_file(path: &Path, file_len: u64, with_data: bool) -> Result<H
         Ok((tree, reader.raw))
     })
     .and_then(|(mut tree, raw)| {
-        read_raw(path, &mut tree, &raw, &progress)?;
+        match input {
+            Input::File => read_raw(
+                path,
+                &File::open(path).at(path)?,
+                &mut tree,
+                &raw,
+                &progress,
+            )?,
+            Input::Image(bytes) => read_raw(path, bytes, &mut tree, &raw, &progress)?,
+        }
         Ok(tree)
     })
 }
@@ -97,6 +127,7 @@ const RAW_READ_MIN: u64 = 1 << 20;
 /// Fill the buffers of the datasets listed in `raw` straight from the file.
 fn read_raw(
     path: &Path,
+    source: &(impl ReadAt + ?Sized),
     tree: &mut H5Group<'static>,
     raw: &HashMap<String, u64>,
     progress: &Progress,
@@ -130,9 +161,8 @@ fn read_raw(
     }
     let mut jobs = Vec::with_capacity(raw.len());
     collect(tree, "/", raw, &mut jobs);
-    let file = File::open(path).at(path)?;
     jobs.into_par_iter()
-        .try_for_each(|(offset, buf)| progress.read_exact_at(&file, buf, offset))
+        .try_for_each(|(offset, buf)| progress.read_exact_at(source, buf, offset))
         .at(path)
 }
 

@@ -9,10 +9,10 @@
 //! saying it is a legacy `.h5` model under a `.keras` name (TensorFlow ≤ 2.12 wrote those); use
 //! [`sniff`] to route files before reading.
 //!
-//! libhdf5 cannot read from memory without copying the image (twice, through the core driver),
-//! so [`KerasArchive::read_weights`] extracts `model.weights.h5` to a temporary file (in
-//! [`std::env::temp_dir`], removed afterwards) and reads that with [`crate::h5`]; use
-//! [`KerasArchive::extract_member`] to choose the location.
+//! The archive's bytes are mapped ([`read_archive`]) or already in memory
+//! ([`read_archive_bytes`], for object storage). [`KerasArchive::read_weights`] hands the stored
+//! `model.weights.h5` member to libhdf5's in-memory driver where it lies (no copy, no temporary
+//! file) and checks its CRC-32 alongside; a compressed member is inflated into memory first.
 //!
 //! [`write_archive`] writes members in Keras' order, `ZIP_STORED`, with the 1980-01-01 timestamp
 //! Python's `zipfile` gives `metadata.json`/`config.json` (for every member, so that equal models
@@ -21,7 +21,6 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use zip::read::ZipArchive;
@@ -29,9 +28,10 @@ use zip::write::{SimpleFileOptions, ZipWriter};
 use zip::{CompressionMethod, DateTime};
 
 use crate::error::{Error, IoContext, Location, Result};
+use crate::file_bytes::{self, FileBytes};
 use crate::fsutil;
 use crate::h5::{self, H5Group, HDF5_SIGNATURE};
-use crate::progress::{CountingWriter, Progress};
+use crate::progress::{self, CountingWriter, Progress};
 
 /// The model config member.
 pub const CONFIG_JSON: &str = "config.json";
@@ -107,6 +107,10 @@ pub struct MemberInfo {
     pub compressed_size: u64,
     /// Whether the member is stored uncompressed (Keras stores every member).
     pub stored: bool,
+    /// The CRC-32 the central directory declares for its uncompressed bytes.
+    pub crc32: u32,
+    /// Where its (compressed) bytes start in the archive.
+    data_start: Option<u64>,
 }
 
 /// An opened, validated `.keras` archive.
@@ -118,7 +122,8 @@ pub struct KerasArchive {
     pub metadata_json: Option<String>,
     /// File members in archive order.
     pub members: Vec<MemberInfo>,
-    zip: Mutex<ZipArchive<File>>,
+    bytes: FileBytes,
+    zip: Mutex<ZipArchive<io::Cursor<FileBytes>>>,
 }
 
 impl std::fmt::Debug for KerasArchive {
@@ -182,9 +187,26 @@ pub fn read_archive(path: &Path) -> Result<KerasArchive> {
             ))
         }
     }
-    let file = File::open(path).at(path)?;
-    let archive_len = file.metadata().at(path)?.len();
-    let mut zip = ZipArchive::new(file)
+    read_archive_bytes(path, FileBytes::map(path)?)
+}
+
+/// [`read_archive`] for an archive whose bytes are already in memory (fetched from object
+/// storage); `name` names it in messages.
+pub fn read_archive_bytes(name: &Path, bytes: FileBytes) -> Result<KerasArchive> {
+    let path = name;
+    if !bytes.starts_with(b"PK\x03\x04") && !bytes.starts_with(b"PK\x05\x06") {
+        let what = if h5::is_hdf5_bytes(&bytes) {
+            "an HDF5 file (a legacy .h5 model?)"
+        } else {
+            "no zip signature"
+        };
+        return Err(Error::format_in(
+            path,
+            format!("not a .keras archive ({what})"),
+        ));
+    }
+    let archive_len = bytes.len() as u64;
+    let mut zip = ZipArchive::new(io::Cursor::new(bytes.clone()))
         .map_err(|e| Error::format_in(path, format!("not a valid zip archive: {e}")))?;
     if zip.has_duplicate_names() {
         return Err(Error::format_in(
@@ -257,11 +279,14 @@ pub fn read_archive(path: &Path) -> Result<KerasArchive> {
             ));
         }
         total = total.saturating_add(size);
+        let (crc32, data_start) = (entry.crc32(), entry.data_start());
         members.push(MemberInfo {
             name,
             size,
             compressed_size: csize,
             stored,
+            crc32,
+            data_start,
         });
     }
     if total > archive_len.saturating_add(MAX_EXPANSION) {
@@ -292,6 +317,7 @@ pub fn read_archive(path: &Path) -> Result<KerasArchive> {
         config_json: String::new(),
         metadata_json: None,
         members,
+        bytes,
         zip: Mutex::new(zip),
     };
     if archive.member(CONFIG_JSON).is_none() {
@@ -305,20 +331,6 @@ pub fn read_archive(path: &Path) -> Result<KerasArchive> {
         archive.metadata_json = Some(archive.read_json(METADATA_JSON)?);
     }
     Ok(archive)
-}
-
-/// A unique temporary file path in [`std::env::temp_dir`].
-fn temp_file(suffix: &str) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    std::env::temp_dir().join(format!(
-        "kerasafe-{}-{nanos:x}-{n}{suffix}",
-        std::process::id()
-    ))
 }
 
 /// Removes a file when dropped.
@@ -446,54 +458,79 @@ impl KerasArchive {
         result
     }
 
-    /// Read `model.weights.h5` completely (see the module docs for the temporary file).
+    /// Read `model.weights.h5` completely.
     pub fn read_weights(&self) -> Result<H5Group<'static>> {
-        self.with_weights_file(h5::read_file)
+        self.read_weights_member(true)
     }
 
     /// Read the structure of `model.weights.h5` (names, attributes, dtypes, shapes; no values).
     pub fn read_weights_structure(&self) -> Result<H5Group<'static>> {
-        self.with_weights_file(h5::read_structure)
+        self.read_weights_member(false)
     }
 
-    fn with_weights_file(
-        &self,
-        read: fn(&Path) -> Result<H5Group<'static>>,
-    ) -> Result<H5Group<'static>> {
-        if self.weights_member().is_none() {
-            return Err(Error::format_in(
+    /// `model.weights.h5` through libhdf5's in-memory driver: a stored member is read where it
+    /// lies in the archive's bytes, a compressed one is inflated into memory first. Either way
+    /// its CRC-32 is checked before libhdf5 sees a byte (libhdf5 is not robust to damage).
+    fn read_weights_member(&self, with_data: bool) -> Result<H5Group<'static>> {
+        let info = self.weights_member().ok_or_else(|| {
+            Error::format_in(
                 &self.path,
                 format!("the archive has no {WEIGHTS_H5} member"),
-            ));
+            )
+        })?;
+        let Some(bytes) = self.stored_bytes(info)? else {
+            let inflated = self.read_member(WEIGHTS_H5)?; // CRC-checked by the zip reader
+            return self.in_member(h5::read_image(&self.path, &inflated, with_data));
+        };
+        let progress = Progress::current();
+        progress.add_total(info.size);
+        let crc = file_bytes::zip_crc32(bytes, &progress);
+        if crc != info.crc32 {
+            return Err(Error::Checksum {
+                at: Location(Some(self.path.clone())),
+                what: format!("member {WEIGHTS_H5:?}"),
+                detail: format!("stored CRC-32 {:#010x}, computed {crc:#010x}", info.crc32),
+            });
         }
-        let tmp = temp_file(".weights.h5");
-        let guard = RemoveOnDrop(tmp.clone());
-        {
-            let f = File::create_new(&tmp).at(&tmp)?;
-            let mut w = io::BufWriter::with_capacity(1 << 20, f);
-            self.copy_member(WEIGHTS_H5, &mut w)?;
-            w.flush().at(&tmp)?;
-        }
-        let result = read(&tmp).map_err(|e| self.relocate(e, &tmp));
-        drop(guard);
-        result
+        // The CRC pass counted every byte; the HDF5 reads are not counted again.
+        self.in_member(progress::scope(None, || {
+            h5::read_image(&self.path, bytes, with_data)
+        }))
     }
 
-    /// Re-attribute an error about the temporary weights file to the archive member.
-    fn relocate(&self, e: Error, tmp: &Path) -> Error {
-        let here = Location(Some(self.path.clone()));
-        let is_tmp = |at: &Location| at.0.as_deref() == Some(tmp);
-        match e {
-            Error::Format { at, msg } if is_tmp(&at) => Error::Format {
-                at: here,
+    /// The bytes of a stored (uncompressed) member, in place; `None` for compressed members.
+    fn stored_bytes(&self, info: &MemberInfo) -> Result<Option<&[u8]>> {
+        let (true, Some(start)) = (info.stored, info.data_start) else {
+            return Ok(None);
+        };
+        let range = usize::try_from(start)
+            .ok()
+            .zip(usize::try_from(info.size).ok())
+            .and_then(|(start, len)| Some(start..start.checked_add(len)?))
+            .filter(|r| r.end <= self.bytes.len())
+            .ok_or_else(|| {
+                Error::format_in(
+                    &self.path,
+                    format!("member {:?} runs past the end of the archive", info.name),
+                )
+            })?;
+        Ok(Some(&self.bytes[range]))
+    }
+
+    /// Name the weights member in errors about its HDF5 content.
+    fn in_member(&self, result: Result<H5Group<'static>>) -> Result<H5Group<'static>> {
+        let here = |at: &Location| at.0.as_deref() == Some(self.path.as_path());
+        result.map_err(|e| match e {
+            Error::Format { at, msg } if here(&at) => Error::Format {
+                at,
                 msg: format!("{WEIGHTS_H5}: {msg}"),
             },
-            Error::Unsafe { at, msg } if is_tmp(&at) => Error::Unsafe {
-                at: here,
+            Error::Unsafe { at, msg } if here(&at) => Error::Unsafe {
+                at,
                 msg: format!("{WEIGHTS_H5}: {msg}"),
             },
             other => other,
-        }
+        })
     }
 
     /// Extract every asset member under `dir` (keeping the path below `assets/`), creating

@@ -1,0 +1,151 @@
+//! Whole files as bytes: mapped from disk or fetched into memory (from object storage), and
+//! positional reads that work the same on either.
+//!
+//! Readers that take a [`FileBytes`] (the `.keras` archive, HDF5 through libhdf5's in-memory
+//! driver) need no temporary file: a stored `.keras` member is read where it lies.
+
+use std::fs::File;
+use std::io;
+use std::ops::Deref;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use crate::error::{IoContext, Result};
+use crate::progress::Progress;
+
+/// Positional reads, from a file or from bytes in memory.
+pub trait ReadAt: Sync {
+    /// Fill `buf` from `offset`; `UnexpectedEof` if the source ends first.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+}
+
+impl ReadAt for File {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let src = usize::try_from(offset)
+            .ok()
+            .and_then(|start| self.get(start..start.checked_add(buf.len())?))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+enum Backing {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+/// The bytes of one whole file, cheap to clone and shareable across threads.
+///
+/// A mapped file must not be truncated by another process while it is read (the kernel would
+/// raise SIGBUS); kerasafe never rewrites a file in place, it renames new ones over old ones,
+/// which leaves the mapped bytes intact.
+#[derive(Clone)]
+pub struct FileBytes(Arc<Backing>);
+
+impl FileBytes {
+    /// Map the file at `path` read-only.
+    pub fn map(path: &Path) -> Result<Self> {
+        let file = File::open(path).at(path)?;
+        // SAFETY: the mapping is read-only and private to this process; see the type's docs for
+        // the one hazard (another process truncating the file underneath), which Rust cannot
+        // rule out for any mapping.
+        let map = unsafe { Mmap::map(&file) }.at(path)?;
+        Ok(Self(Arc::new(Backing::Mapped(map))))
+    }
+
+    /// Bytes already in memory (an object fetched from object storage).
+    pub fn from_vec(bytes: Vec<u8>) -> Self {
+        Self(Arc::new(Backing::Owned(bytes)))
+    }
+}
+
+impl Deref for FileBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &*self.0 {
+            Backing::Mapped(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
+}
+
+impl AsRef<[u8]> for FileBytes {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl std::fmt::Debug for FileBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileBytes({} bytes)", self.len())
+    }
+}
+
+/// CRC-32 (zip's) of `bytes`, in parallel pieces combined; each piece counts as progress.
+pub fn zip_crc32(bytes: &[u8], progress: &Progress) -> u32 {
+    use rayon::prelude::*;
+    const PIECE: usize = 16 << 20;
+    bytes
+        .par_chunks(PIECE)
+        .map(|piece| {
+            let mut h = crc32fast::Hasher::new();
+            h.update(piece);
+            progress.advance(piece.len() as u64);
+            h
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .reduce(|mut a, b| {
+            a.combine(&b);
+            a
+        })
+        .map_or(0, |h| h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_read_at_like_files() {
+        let data: &[u8] = b"0123456789";
+        let mut buf = [0u8; 3];
+        data.read_exact_at(&mut buf, 7).unwrap();
+        assert_eq!(&buf, b"789");
+        let err = data.read_exact_at(&mut buf, 8).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(data.read_exact_at(&mut buf, u64::MAX).is_err());
+    }
+
+    #[test]
+    fn parallel_crc_matches_one_pass() {
+        let data: Vec<u8> = (0..40_000_000u32).map(|i| (i * 7 + i / 3) as u8).collect();
+        let mut h = crc32fast::Hasher::new();
+        h.update(&data);
+        assert_eq!(zip_crc32(&data, &Progress::off()), h.finalize());
+        assert_eq!(zip_crc32(&[], &Progress::off()), 0);
+    }
+
+    #[test]
+    fn mapped_and_owned_bytes_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"hello").unwrap();
+        assert_eq!(&*FileBytes::map(&p).unwrap(), b"hello");
+        assert_eq!(&*FileBytes::from_vec(b"hello".to_vec()), b"hello");
+        let empty = dir.path().join("e");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(FileBytes::map(&empty).unwrap().is_empty());
+    }
+}

@@ -9,6 +9,7 @@ the Rust core then writes or reads the file. The layout is therefore Keras's exa
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -149,6 +150,81 @@ def _optimizer_state_by_reference(model: Any) -> Iterator[None]:
         yield
     finally:
         del optimizer.save_own_variables
+
+
+class _Unfilled:
+    """Keras's TF ``Variable`` with two methods wrapped while any thread is inside
+    :func:`filled_from_file` (installed by the first, removed by the last); the wrappers act only
+    for threads inside it and call the originals for every other thread."""
+
+    lock = threading.Lock()
+    users = 0
+    originals: tuple[Any, Any] | None = None
+    here = threading.local()  # .created: [(variable, initializer)], .assigned: {id(variable)}
+
+    @classmethod
+    def enter(cls, variable_class: Any, tf: Any) -> None:
+        with cls.lock:
+            if cls.users == 0:
+                initialize, direct_assign = variable_class._initialize_with_initializer, variable_class._direct_assign
+                cls.originals = (initialize, direct_assign)
+
+                def allocate_only(self: Any, initializer: Any) -> None:
+                    created = getattr(cls.here, "created", None)
+                    if created is None:
+                        return initialize(self, initializer)
+                    created.append((self, initializer))
+                    self._initialize(lambda: tf.raw_ops.Empty(shape=self._shape, dtype=tf.as_dtype(self._dtype), init=False))
+
+                def recording_assign(self: Any, value: Any) -> None:
+                    assigned = getattr(cls.here, "assigned", None)
+                    if assigned is not None:
+                        assigned.add(id(self))
+                    direct_assign(self, value)
+
+                variable_class._initialize_with_initializer, variable_class._direct_assign = allocate_only, recording_assign
+            cls.users += 1
+
+    @classmethod
+    def leave(cls, variable_class: Any) -> None:
+        with cls.lock:
+            cls.users -= 1
+            if cls.users == 0 and cls.originals is not None:
+                variable_class._initialize_with_initializer, variable_class._direct_assign = cls.originals
+                cls.originals = None
+
+
+@contextmanager
+def filled_from_file() -> Iterator[None]:
+    """Build a model whose every stored variable is about to be overwritten by a file's values.
+
+    On the TensorFlow backend, variables that Keras creates in this thread inside the block are
+    allocated but not filled (``tf.raw_ops.Empty``): running their initializers (random kernels,
+    zeroed optimizer slots) costs more than reading the file. Every assignment is recorded, and
+    on leaving the block each variable that nothing assigned gets its initializer's value after
+    all, so the model never holds an unfilled variable. Other backends and threads are untouched.
+    """
+    from . import _tf_keras
+
+    here = _Unfilled.here
+    if _tf_keras.active() or getattr(here, "created", None) is not None or keras_bridge.keras_module().backend.backend() != "tensorflow":
+        yield  # nested, tf-keras or another backend: nothing to skip
+        return
+    import tensorflow as tf
+    from keras.src.backend.tensorflow.core import Variable
+
+    created: list[tuple[Any, Any]] = []
+    assigned: set[int] = set()
+    _Unfilled.enter(Variable, tf)
+    here.created, here.assigned = created, assigned
+    try:
+        yield
+    finally:
+        here.created = here.assigned = None
+        _Unfilled.leave(Variable)
+    for variable, initializer in created:
+        if id(variable) not in assigned:
+            variable.assign(initializer(variable._shape, dtype=variable._dtype))
 
 
 def capture(model: Any, assets_dir: Path | None = None) -> Group:

@@ -142,6 +142,14 @@ def load_model(
 
 
 def _load_model(path: str, kind: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+    from . import _keras_state
+
+    # Keras's initializers would only fill variables that the file's values then overwrite.
+    with _keras_state.filled_from_file():
+        return _load_model_filled(path, kind, custom_objects, compile, safe_mode)
+
+
+def _load_model_filled(path: str, kind: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
     if kind == "h5":
         from . import _h5
 

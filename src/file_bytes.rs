@@ -113,6 +113,32 @@ pub fn zip_crc32(bytes: &[u8], progress: &Progress) -> u32 {
         .map_or(0, |h| h.finalize())
 }
 
+/// [`zip_crc32`] of the `len` bytes of `file` from `start`, read in pieces (a mapping would
+/// count the whole file as the process's memory).
+pub fn file_crc32(file: &File, start: u64, len: u64) -> io::Result<u32> {
+    use rayon::prelude::*;
+    const PIECE: u64 = 16 << 20;
+    let pieces = len.div_ceil(PIECE);
+    let hashers = (0..pieces)
+        .into_par_iter()
+        .map_init(Vec::new, |buf, i| {
+            let at = i * PIECE;
+            buf.resize((len - at).min(PIECE) as usize, 0);
+            ReadAt::read_exact_at(file, buf, start + at)?;
+            let mut h = crc32fast::Hasher::new();
+            h.update(buf);
+            Ok(h)
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok(hashers
+        .into_iter()
+        .reduce(|mut a, b| {
+            a.combine(&b);
+            a
+        })
+        .map_or(0, |h| h.finalize()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,8 +159,20 @@ mod tests {
         let data: Vec<u8> = (0..40_000_000u32).map(|i| (i * 7 + i / 3) as u8).collect();
         let mut h = crc32fast::Hasher::new();
         h.update(&data);
-        assert_eq!(zip_crc32(&data, &Progress::off()), h.finalize());
+        let whole = h.finalize();
+        assert_eq!(zip_crc32(&data, &Progress::off()), whole);
         assert_eq!(zip_crc32(&[], &Progress::off()), 0);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, &data).unwrap();
+        let f = File::open(&p).unwrap();
+        assert_eq!(file_crc32(&f, 0, data.len() as u64).unwrap(), whole);
+        let mut tail = crc32fast::Hasher::new();
+        tail.update(&data[1000..]);
+        assert_eq!(
+            file_crc32(&f, 1000, data.len() as u64 - 1000).unwrap(),
+            tail.finalize()
+        );
     }
 
     #[test]

@@ -616,6 +616,27 @@ pub fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
     }
 }
 
+/// Write `root` as HDF5 into the new file `file` (it must not exist; the caller removes it on
+/// error and renames it into place), leaving its first `userblock` bytes (a power of two ≥ 512)
+/// free for the caller: a `.keras` archive puts its first zip header there. `name` names the
+/// file in messages.
+pub fn write_with_userblock(
+    file: &Path,
+    name: &Path,
+    root: &H5Group<'_>,
+    userblock: u64,
+) -> Result<()> {
+    #[cfg(feature = "h5")]
+    {
+        write::write_new(file, name, root, userblock)
+    }
+    #[cfg(not(feature = "h5"))]
+    {
+        let _ = (file, name, root, userblock);
+        Err(no_hdf5())
+    }
+}
+
 /// Read the whole file at `path`: groups, attributes and every dataset's values.
 pub fn read_file(path: &Path) -> Result<H5Group<'static>> {
     let len = precheck(path)?;

@@ -17,7 +17,7 @@ use hdf5_sys::h5g::{H5Gcreate2, H5Gopen2};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::{
     H5Pcreate, H5Pset_alloc_time, H5Pset_fill_time, H5Pset_layout, H5Pset_obj_track_times,
-    H5P_CLS_FILE_CREATE, H5P_DEFAULT,
+    H5Pset_userblock, H5P_CLS_FILE_CREATE, H5P_DEFAULT,
 };
 use hdf5_sys::h5s::H5S_ALL;
 use hdf5_sys::h5t::{self, H5T_str_t};
@@ -42,6 +42,23 @@ const VLEN_HEADER_BYTES: usize = 16;
 const RAW_WRITE_MIN: usize = 1 << 20;
 
 pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
+    let tmp = fsutil::temp_sibling(path);
+    let result = write_new(&tmp, path, root, 0).and_then(|()| std::fs::rename(&tmp, path).at(path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Write `root` into the new file `file` (which must not exist), leaving its first `userblock`
+/// bytes (0, or a power of two ≥ 512) to the caller; `path` names the file in messages. On
+/// error the caller removes `file`.
+pub(super) fn write_new(
+    file: &Path,
+    path: &Path,
+    root: &H5Group<'_>,
+    userblock: u64,
+) -> Result<()> {
     // Caller errors surface before anything touches the disk.
     validate_group(root, "/")?;
     let progress = Progress::current();
@@ -54,9 +71,8 @@ pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
         });
         progress.add_total(total);
     }
-    let tmp = fsutil::temp_sibling(path);
     // Creating the file with std first gives proper OS errors (missing directory, permissions).
-    File::create_new(&tmp).at(path)?;
+    File::create_new(file).at(path)?;
     let writer = Writer {
         ctx: Ctx {
             path,
@@ -64,20 +80,16 @@ pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
         },
         raw: RefCell::new(Vec::new()),
         progress: progress.clone(),
+        userblock,
     };
-    let result = ffi::path_cstring(&tmp)
-        .and_then(|ctmp| ffi::locked(|| writer.file(&ctmp, root)))
-        .and_then(|()| write_raw(&tmp, path, writer.raw.into_inner(), &progress))
-        .and_then(|()| std::fs::rename(&tmp, path).at(path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    ffi::path_cstring(file)
+        .and_then(|cfile| ffi::locked(|| writer.file(&cfile, root)))
+        .and_then(|()| write_raw(file, path, writer.raw.into_inner(), &progress))
 }
 
 /// Fill the space libhdf5 allocated for the large datasets, in parallel.
 fn write_raw(
-    tmp: &Path,
+    file: &Path,
     path: &Path,
     raw: Vec<(u64, Cow<'_, [u8]>)>,
     progress: &Progress,
@@ -85,7 +97,10 @@ fn write_raw(
     if raw.is_empty() {
         return Ok(());
     }
-    let file = std::fs::OpenOptions::new().write(true).open(tmp).at(path)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .at(path)?;
     raw.par_iter()
         .try_for_each(|(offset, bytes)| progress.write_all_at(&file, bytes, *offset))
         .at(path)
@@ -279,6 +294,8 @@ struct Writer<'p, 'd> {
     raw: RefCell<Vec<(u64, Cow<'d, [u8]>)>>,
     /// Counts dataset bytes as they are written.
     progress: Progress,
+    /// Bytes left free at the start of the file (libhdf5's user block).
+    userblock: u64,
 }
 
 impl<'d> Writer<'_, 'd> {
@@ -296,6 +313,13 @@ impl<'d> Writer<'_, 'd> {
         ctx.check(unsafe { H5Pset_obj_track_times(fcpl.id(), 0) }, &|| {
             "cannot turn off timestamps".into()
         })?;
+        if self.userblock > 0 {
+            ctx.check(
+                // SAFETY: libhdf5 call on an open property list; no pointers are passed.
+                unsafe { H5Pset_userblock(fcpl.id(), self.userblock) },
+                &|| format!("cannot reserve a {}-byte user block", self.userblock),
+            )?;
+        }
         let file = ctx.own(
             // SAFETY: the identifiers are open (owned `Id`s or just returned and checked) and the pointers are to live buffers of the sizes libhdf5 expects for this call.
             unsafe { H5Fcreate(ctmp.as_ptr(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()) },

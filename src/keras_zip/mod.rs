@@ -19,13 +19,13 @@
 //! give equal bytes), through a temporary sibling renamed into place.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use zip::read::ZipArchive;
-use zip::write::{SimpleFileOptions, ZipWriter};
-use zip::{CompressionMethod, DateTime};
+use zip::CompressionMethod;
 
 use crate::error::{Error, IoContext, Location, Result};
 use crate::file_bytes::{self, FileBytes};
@@ -333,15 +333,6 @@ pub fn read_archive_bytes(name: &Path, bytes: FileBytes) -> Result<KerasArchive>
     Ok(archive)
 }
 
-/// Removes a file when dropped.
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 impl KerasArchive {
     /// The archive's path.
     pub fn path(&self) -> &Path {
@@ -608,47 +599,21 @@ pub fn write_archive(
         return Err(Error::invalid(format!("asset {:?} given twice", w[0])));
     }
 
-    // A tree goes through a temporary HDF5 file next to the archive.
-    let mut _h5_guard = None;
-    let weights_file: Option<PathBuf> = match weights {
-        WeightsSource::Tree(tree) => {
-            let tmp = fsutil::with_suffix(&fsutil::temp_sibling(path), ".weights.h5");
-            _h5_guard = Some(RemoveOnDrop(tmp.clone()));
-            h5::write_file(&tmp, tree)?;
-            Some(tmp)
-        }
-        WeightsSource::File(p) => Some(p.to_path_buf()),
-        WeightsSource::Bytes(_) => None,
+    // Open the inputs before creating anything, so that a missing file is reported as such.
+    let weights_file = match weights {
+        WeightsSource::File(p) => Some((File::open(p).at(p)?, p)),
+        _ => None,
     };
-    let mut sources: Vec<(&str, Source<'_>)> = vec![
-        (METADATA_JSON, Source::Bytes(metadata_json.as_bytes())),
-        (CONFIG_JSON, Source::Bytes(config_json.as_bytes())),
+    let mut others: Vec<(&str, Opened<'_>)> = vec![
+        (METADATA_JSON, Opened::Bytes(metadata_json.as_bytes())),
+        (CONFIG_JSON, Opened::Bytes(config_json.as_bytes())),
     ];
-    sources.push((
-        WEIGHTS_H5,
-        match (&weights, &weights_file) {
-            (WeightsSource::Bytes(b), _) => Source::Bytes(b),
-            (_, Some(p)) => Source::File(p),
-            (_, None) => return Err(Error::invalid("no weights")),
-        },
-    ));
     for (a, name) in assets.iter().zip(&names) {
-        sources.push((
+        others.push((
             name,
             match a.data {
-                AssetData::Bytes(b) => Source::Bytes(b),
-                AssetData::File(p) => Source::File(p),
-            },
-        ));
-    }
-    // Open the inputs before creating the archive, so that a missing file is reported as such.
-    let mut opened: Vec<(&str, Opened<'_>)> = Vec::with_capacity(sources.len());
-    for (name, src) in sources {
-        opened.push((
-            name,
-            match src {
-                Source::Bytes(b) => Opened::Bytes(b),
-                Source::File(p) => {
+                AssetData::Bytes(b) => Opened::Bytes(b),
+                AssetData::File(p) => {
                     let f = File::open(p).at(p)?;
                     let len = f.metadata().at(p)?.len();
                     Opened::File(f, len, p)
@@ -656,25 +621,14 @@ pub fn write_archive(
             },
         ));
     }
-    let mut failure: Option<Error> = None;
-    let result =
-        fsutil::write_atomically(path, |out| match write_members(path, out, &mut opened) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let msg = e.to_string();
-                failure = Some(e);
-                Err(io::Error::other(msg))
-            }
-        });
-    match (result, failure) {
-        (Err(_), Some(e)) => Err(e),
-        (r, _) => r,
+    let tmp = fsutil::temp_sibling(path);
+    let result = write_weights(&tmp, path, weights, weights_file)
+        .and_then(|()| finish_archive(&tmp, path, &mut others))
+        .and_then(|()| std::fs::rename(&tmp, path).at(path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-}
-
-enum Source<'a> {
-    Bytes(&'a [u8]),
-    File(&'a Path),
+    result
 }
 
 enum Opened<'a> {
@@ -682,17 +636,75 @@ enum Opened<'a> {
     File(File, u64, &'a Path),
 }
 
-fn write_members(path: &Path, out: &mut File, members: &mut [(&str, Opened<'_>)]) -> Result<()> {
-    let mut zw = ZipWriter::new(io::BufWriter::with_capacity(1 << 20, &mut *out));
-    let base = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Stored)
-        .last_modified_time(DateTime::default())
-        // What Python's zipfile sets: mode 0o600, no file-type bits, Unix "made by".
-        .external_attributes(0o600 << 16);
-    let zerr = |e: zip::result::ZipError| Error::io(path, io::Error::from(e));
+/// Create `tmp` with the weights (HDF5) from [`WEIGHTS_DATA_START`] on; a tree is written there
+/// by libhdf5 directly, in its one pass over the values.
+fn write_weights(
+    tmp: &Path,
+    path: &Path,
+    weights: WeightsSource<'_>,
+    file: Option<(File, &Path)>,
+) -> Result<()> {
+    let progress = Progress::current();
+    match (weights, file) {
+        (WeightsSource::Tree(tree), _) => {
+            h5::write_with_userblock(tmp, path, tree, WEIGHTS_DATA_START)
+        }
+        (WeightsSource::Bytes(b), _) => {
+            progress.add_total(b.len() as u64);
+            let out = File::create_new(tmp).at(path)?;
+            progress.write_all_at(&out, b, WEIGHTS_DATA_START).at(path)
+        }
+        (WeightsSource::File(_), Some((f, p))) => {
+            let len = f.metadata().at(p)?.len();
+            progress.add_total(len);
+            let mut out = File::create_new(tmp).at(path)?;
+            out.seek(SeekFrom::Start(WEIGHTS_DATA_START)).at(path)?;
+            let mut counted = CountingWriter {
+                inner: io::BufWriter::with_capacity(1 << 20, &mut out),
+                progress: &progress,
+            };
+            let copied = io::copy(&mut (&f).take(len), &mut counted).at(p)?;
+            counted.flush().at(path)?;
+            if copied != len {
+                return Err(Error::io(
+                    p,
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
+                ));
+            }
+            Ok(())
+        }
+        (WeightsSource::File(p), None) => Err(Error::invalid(format!(
+            "weights file {} was not opened",
+            p.display()
+        ))),
+    }
+}
+
+/// Turn `tmp` (weights from [`WEIGHTS_DATA_START`] to its end) into the archive: the weights'
+/// zip header in front, the other members, then the central directory.
+fn finish_archive(tmp: &Path, path: &Path, others: &mut [(&str, Opened<'_>)]) -> Result<()> {
+    let end = std::fs::metadata(tmp).at(path)?.len();
+    let size = end.checked_sub(WEIGHTS_DATA_START).ok_or_else(|| {
+        Error::io(
+            path,
+            io::Error::other("the weights file is shorter than its zip header"),
+        )
+    })?;
+    let crc =
+        file_bytes::file_crc32(&File::open(tmp).at(path)?, WEIGHTS_DATA_START, size).at(path)?;
+    let mut members = vec![Written {
+        name: WEIGHTS_H5.to_string(),
+        crc,
+        size,
+        offset: 0,
+    }];
+    let mut out = std::fs::OpenOptions::new().write(true).open(tmp).at(path)?;
+    out.write_all_at(&members[0].local_header(Some(WEIGHTS_DATA_START)), 0)
+        .at(path)?;
+    out.seek(SeekFrom::Start(end)).at(path)?;
     let progress = Progress::current();
     progress.add_total(
-        members
+        others
             .iter()
             .map(|(_, src)| match src {
                 Opened::Bytes(b) => b.len() as u64,
@@ -700,23 +712,41 @@ fn write_members(path: &Path, out: &mut File, members: &mut [(&str, Opened<'_>)]
             })
             .sum(),
     );
-    for (name, src) in members.iter_mut() {
-        let len = match src {
-            Opened::Bytes(b) => b.len() as u64,
-            Opened::File(_, len, _) => *len,
+    let mut w = io::BufWriter::with_capacity(1 << 20, out);
+    let mut at = end;
+    for (name, src) in others.iter_mut() {
+        // Headers come first and hold the CRC: a file member is read twice (assets are small).
+        let (crc, size) = match src {
+            Opened::Bytes(b) => (crc32(b), b.len() as u64),
+            Opened::File(f, len, p) => {
+                let mut h = crc32fast::Hasher::new();
+                let n = io::copy(&mut (&*f).take(*len), &mut HashWriter(&mut h)).at(*p)?;
+                if n != *len {
+                    return Err(Error::io(
+                        *p,
+                        io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while reading"),
+                    ));
+                }
+                f.seek(SeekFrom::Start(0)).at(*p)?;
+                (h.finalize(), *len)
+            }
         };
-        let opts = base.large_file(len >= u64::from(u32::MAX));
-        zw.start_file(*name, opts).map_err(zerr)?;
-        // Member data only (not zip headers) passes the counter.
+        let member = Written {
+            name: name.to_string(),
+            crc,
+            size,
+            offset: at,
+        };
+        let header = member.local_header(None);
+        w.write_all(&header).at(path)?;
         let mut counted = CountingWriter {
-            inner: &mut zw,
+            inner: &mut w,
             progress: &progress,
         };
         match src {
-            Opened::Bytes(b) => counted.write_all(b).map_err(|e| Error::io(path, e))?,
+            Opened::Bytes(b) => counted.write_all(b).at(path)?,
             Opened::File(f, len, p) => {
-                let copied = io::copy(&mut (&*f).take(*len), &mut counted).at(*p)?;
-                if copied != *len {
+                if io::copy(&mut (&*f).take(*len), &mut counted).at(*p)? != *len {
                     return Err(Error::io(
                         *p,
                         io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
@@ -724,9 +754,216 @@ fn write_members(path: &Path, out: &mut File, members: &mut [(&str, Opened<'_>)]
                 }
             }
         }
+        at += header.len() as u64 + size;
+        members.push(member);
     }
-    let mut w = zw.finish().map_err(zerr)?;
+    w.write_all(&central_directory(&members, at)).at(path)?;
     w.flush().at(path)
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(bytes);
+    h.finalize()
+}
+
+/// A writer that only feeds a CRC.
+struct HashWriter<'h>(&'h mut crc32fast::Hasher);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes before `model.weights.h5`'s data: its zip header, padded. libhdf5 looks for a
+/// superblock at 0, 512, 1024, …, so the HDF5 file starting here is also what libhdf5 sees when
+/// it opens the archive itself (a "user block"), and the weights are written once, in place.
+const WEIGHTS_DATA_START: u64 = 512;
+/// Zip's "alignment" extra field (as Android's zipalign writes it), which pads the header.
+const ALIGNMENT_EXTRA_ID: u16 = 0xD935;
+/// Sizes and offsets from here on need ZIP64 records.
+const ZIP32_LIMIT: u64 = 0xFFFF_FFFF;
+/// MS-DOS date of 1980-01-01 (time 00:00:00), the timestamp of every member.
+const DOS_DATE: u16 = (1 << 5) | 1;
+/// Unix, zip 2.0 (4.5 with ZIP64), as Python's zipfile writes.
+const MADE_BY_UNIX: u16 = 3 << 8;
+/// Python's zipfile gives members mode 0o600 and no file-type bits.
+const EXTERNAL_ATTRS: u32 = 0o600 << 16;
+
+/// One member as the central directory records it.
+struct Written {
+    name: String,
+    crc: u32,
+    size: u64,
+    offset: u64,
+}
+
+impl Written {
+    fn zip64(&self) -> bool {
+        self.size >= ZIP32_LIMIT || self.offset >= ZIP32_LIMIT
+    }
+
+    fn version(&self) -> u16 {
+        if self.zip64() {
+            45
+        } else {
+            20
+        }
+    }
+
+    /// Bit 11: the name is UTF-8 (set, as by zipfile, only when it is not ASCII).
+    fn flags(&self) -> u16 {
+        if self.name.is_ascii() {
+            0
+        } else {
+            1 << 11
+        }
+    }
+
+    /// The local file header, padded with an alignment extra field to `pad_to` bytes if given.
+    fn local_header(&self, pad_to: Option<u64>) -> Vec<u8> {
+        let big = self.size >= ZIP32_LIMIT;
+        let mut extra = Vec::new();
+        if big {
+            put16(&mut extra, 1);
+            put16(&mut extra, 16);
+            put64(&mut extra, self.size);
+            put64(&mut extra, self.size);
+        }
+        let fixed = 30 + self.name.len() + extra.len();
+        if let Some(total) = pad_to {
+            // id, size, then the alignment (u16) and zeros.
+            let pad = total as usize - fixed - 4;
+            put16(&mut extra, ALIGNMENT_EXTRA_ID);
+            put16(&mut extra, pad as u16);
+            put16(&mut extra, total as u16);
+            extra.resize(extra.len() + pad - 2, 0);
+        }
+        let size32 = if big {
+            ZIP32_LIMIT as u32
+        } else {
+            self.size as u32
+        };
+        let mut h = Vec::with_capacity(30 + self.name.len() + extra.len());
+        put32(&mut h, 0x0403_4b50);
+        put16(&mut h, self.version());
+        put16(&mut h, self.flags());
+        put16(&mut h, 0); // stored
+        put16(&mut h, 0);
+        put16(&mut h, DOS_DATE);
+        put32(&mut h, self.crc);
+        put32(&mut h, size32);
+        put32(&mut h, size32);
+        put16(&mut h, self.name.len() as u16);
+        put16(&mut h, extra.len() as u16);
+        h.extend_from_slice(self.name.as_bytes());
+        h.extend_from_slice(&extra);
+        h
+    }
+
+    fn central_header(&self, out: &mut Vec<u8>) {
+        let mut extra = Vec::new();
+        if self.size >= ZIP32_LIMIT {
+            put64(&mut extra, self.size);
+            put64(&mut extra, self.size);
+        }
+        if self.offset >= ZIP32_LIMIT {
+            put64(&mut extra, self.offset);
+        }
+        let narrow = |v: u64| {
+            if v >= ZIP32_LIMIT {
+                ZIP32_LIMIT as u32
+            } else {
+                v as u32
+            }
+        };
+        put32(out, 0x0201_4b50);
+        put16(out, MADE_BY_UNIX | self.version());
+        put16(out, self.version());
+        put16(out, self.flags());
+        put16(out, 0);
+        put16(out, 0);
+        put16(out, DOS_DATE);
+        put32(out, self.crc);
+        put32(out, narrow(self.size));
+        put32(out, narrow(self.size));
+        put16(out, self.name.len() as u16);
+        put16(
+            out,
+            if extra.is_empty() {
+                0
+            } else {
+                extra.len() as u16 + 4
+            },
+        );
+        put16(out, 0); // comment
+        put16(out, 0); // disk
+        put16(out, 0); // internal attributes
+        put32(out, EXTERNAL_ATTRS);
+        put32(out, narrow(self.offset));
+        out.extend_from_slice(self.name.as_bytes());
+        if !extra.is_empty() {
+            put16(out, 1);
+            put16(out, extra.len() as u16);
+            out.extend_from_slice(&extra);
+        }
+    }
+}
+
+fn put16(v: &mut Vec<u8>, x: u16) {
+    v.extend_from_slice(&x.to_le_bytes());
+}
+
+fn put32(v: &mut Vec<u8>, x: u32) {
+    v.extend_from_slice(&x.to_le_bytes());
+}
+
+fn put64(v: &mut Vec<u8>, x: u64) {
+    v.extend_from_slice(&x.to_le_bytes());
+}
+
+/// The central directory and its end records (ZIP64 ones when needed), for members written
+/// before `cd_offset`.
+fn central_directory(members: &[Written], cd_offset: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in members {
+        m.central_header(&mut out);
+    }
+    let cd_size = out.len() as u64;
+    let n = members.len() as u64;
+    let zip64 = cd_offset >= ZIP32_LIMIT || n >= 0xFFFF || members.iter().any(Written::zip64);
+    if zip64 {
+        let record_at = cd_offset + cd_size;
+        put32(&mut out, 0x0606_4b50);
+        put64(&mut out, 44);
+        put16(&mut out, MADE_BY_UNIX | 45);
+        put16(&mut out, 45);
+        put32(&mut out, 0);
+        put32(&mut out, 0);
+        put64(&mut out, n);
+        put64(&mut out, n);
+        put64(&mut out, cd_size);
+        put64(&mut out, cd_offset);
+        put32(&mut out, 0x0706_4b50);
+        put32(&mut out, 0);
+        put64(&mut out, record_at);
+        put32(&mut out, 1);
+    }
+    put32(&mut out, 0x0605_4b50);
+    put16(&mut out, 0);
+    put16(&mut out, 0);
+    put16(&mut out, n.min(0xFFFF) as u16);
+    put16(&mut out, n.min(0xFFFF) as u16);
+    put32(&mut out, cd_size.min(ZIP32_LIMIT) as u32);
+    put32(&mut out, cd_offset.min(ZIP32_LIMIT) as u32);
+    put16(&mut out, 0);
+    out
 }
 
 #[cfg(test)]
@@ -752,5 +989,40 @@ mod tests {
         ] {
             assert!(check_member_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Weights of 4 GiB and more need ZIP64 sizes, and the members after them ZIP64 offsets;
+    /// a sparse file stands in for the weights.
+    #[test]
+    fn zip64_archives_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tmp, path) = (dir.path().join("tmp"), dir.path().join("big.keras"));
+        let size = (4u64 << 30) + 3;
+        let f = File::create_new(&tmp).unwrap();
+        f.set_len(WEIGHTS_DATA_START + size).unwrap();
+        f.write_all_at(b"tail", WEIGHTS_DATA_START + size - 4)
+            .unwrap();
+        drop(f);
+        let mut others = vec![
+            (METADATA_JSON, Opened::Bytes(b"{}")),
+            (CONFIG_JSON, Opened::Bytes(b"{\"class_name\": \"X\"}")),
+        ];
+        finish_archive(&tmp, &path, &mut others).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        let a = read_archive(&path).unwrap();
+        let names: Vec<_> = a
+            .members
+            .iter()
+            .map(|m| (m.name.as_str(), m.size))
+            .collect();
+        assert_eq!(
+            names,
+            [(WEIGHTS_H5, size), (METADATA_JSON, 2), (CONFIG_JSON, 19)]
+        );
+        assert_eq!(a.config_json, "{\"class_name\": \"X\"}");
+        assert_eq!(
+            a.member(WEIGHTS_H5).unwrap().data_start,
+            Some(WEIGHTS_DATA_START)
+        );
     }
 }

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _h5tree, _keras_state, _tf_keras
+from . import _core, _h5tree, _keras_state, _tf_keras
+from ._remote import name_of
 from ._h5tree import Dataset, Group
 from .errors import FormatError
 
@@ -176,8 +177,9 @@ def _model_config(root: Group, path: str, decode: Any) -> Any:
         raise FormatError(f"{path}: model_config is not valid JSON: {exc}") from None
 
 
-def load_model(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, root: Group | None = None, config_hook: Any = None) -> Any:
+def load_model(path: str | _core.MemoryFile, *, custom_objects: Any, compile: bool, safe_mode: bool, root: Group | None = None, config_hook: Any = None) -> Any:
     root = root if root is not None else _h5tree.read(path)
+    path = name_of(path)  # messages name a fetched object by its URL
     if _tf_keras.active():
         return _load_model_tf_keras(path, root, custom_objects=custom_objects, compile=compile)
     from keras.src.legacy.saving import json_utils, saving_options, saving_utils
@@ -315,8 +317,10 @@ def save_weights(model: Any, path: str) -> None:
     _h5tree.write(path, root)
 
 
-def load_weights(model: Any, path: str) -> None:
+def load_weights(model: Any, path: str | _core.MemoryFile) -> None:
+    """Weights from an HDF5 file, on disk or fetched into memory; errors name ``path``."""
     root = _h5tree.read(path)
+    path = name_of(path)
     if "model_weights" in root and isinstance(root["model_weights"], Group):
         load_layer_weights(root["model_weights"], model, path)  # a full-model file
     elif "layer_names" in root.attrs or "layer_names0" in root.attrs:

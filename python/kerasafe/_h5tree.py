@@ -217,9 +217,10 @@ def write(path: str | os.PathLike[str], root: Group) -> None:
     _core.h5_write(os.fspath(path), _to_core(root), progress=_progress.current())
 
 
-def read(path: str | os.PathLike[str], *, values: bool = True) -> Group:
-    """Read a whole HDF5 file (or, with ``values=False``, everything but dataset values)."""
-    group = _from_core(_core.h5_read(os.fspath(path), values, progress=_progress.current()))
+def read(path: str | os.PathLike[str] | _core.MemoryFile, *, values: bool = True) -> Group:
+    """Read a whole HDF5 file, on disk or fetched into memory (or, with ``values=False``,
+    everything but dataset values)."""
+    group = _from_core(_core.h5_read(path, values, progress=_progress.current()))
     assert isinstance(group, Group)
     return group
 

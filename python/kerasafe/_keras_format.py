@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from . import _core, _h5tree, _keras_state, _progress, _tf_keras, dialect
+from ._remote import name_of
 
 
 def save(model: Any, path: str) -> None:
@@ -20,9 +23,9 @@ def save(model: Any, path: str) -> None:
         _core.keras_archive_write(path, config_json, metadata_json, _h5tree._to_core(weights), assets, progress=_progress.current())
 
 
-def read_config(path: str) -> dict[str, Any]:
+def read_config(path: str | os.PathLike[str] | _core.MemoryFile) -> dict[str, Any]:
     """The archive's ``config.json``, without reading the weights."""
-    config_json, _, _, _ = _core.keras_archive_read(os.fspath(path), False)
+    config_json, _, _, _ = _core.keras_archive_read(path, False, weights=False)
     return json.loads(config_json)
 
 
@@ -34,10 +37,23 @@ def _metadata(metadata_json: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, config_hook: Any = None) -> Any:
+@contextmanager
+def _extracted_assets(path: str | os.PathLike[str] | _core.MemoryFile, assets: list[str]) -> Iterator[Path | None]:
+    """The archive's ``assets/`` members in a temporary directory for Keras's loaders, removed
+    afterwards; None, and no directory made, when there are none."""
+    if not assets:
+        yield None
+        return
     with _keras_state.temp_dir() as tmp:
         assets_dir = Path(tmp) / "assets"
-        config_json, metadata_json, weights, assets = _core.keras_archive_read(os.fspath(path), True, str(assets_dir), progress=_progress.current())
+        _core.keras_archive_extract_assets(path, str(assets_dir))
+        yield assets_dir
+
+
+def load(path: str | os.PathLike[str] | _core.MemoryFile, *, custom_objects: Any, compile: bool, safe_mode: bool, config_hook: Any = None) -> Any:
+    """The model in the archive at ``path``, on disk or fetched into memory."""
+    config_json, metadata_json, weights, assets = _core.keras_archive_read(path, True, progress=_progress.current())
+    with _extracted_assets(path, assets) as assets_dir:
         writer = _metadata(metadata_json).get("keras_version")
         into_tf_keras = _tf_keras.active()
         keras3_into_tf_keras = into_tf_keras and not dialect.is_keras2_version(writer)
@@ -47,7 +63,7 @@ def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, conf
             config_json = json.dumps(config_hook(json.loads(config_json)))
         if keras3_into_tf_keras:
             model = _tf_keras.keras3_config_to_keras2(
-                json.loads(config_json), path, str(writer or "3"), lambda c: _keras_state.model_from_config(json.dumps(c), custom_objects, compile, safe_mode)
+                json.loads(config_json), name_of(path), str(writer or "3"), lambda c: _keras_state.model_from_config(json.dumps(c), custom_objects, compile, safe_mode)
             )
         else:
             model = _keras_state.model_from_config(config_json, custom_objects, compile, safe_mode)
@@ -67,7 +83,7 @@ def load(path: str, *, custom_objects: Any, compile: bool, safe_mode: bool, conf
             root.children["optimizer"] = empty
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            _keras_state.restore(model, root, source, assets_dir if assets else None)
+            _keras_state.restore(model, root, source, assets_dir)
         if other_optimizer is not None and getattr(model, "optimizer", None) is not None:
             if keras3_into_tf_keras:
                 _tf_keras.restore_keras3_optimizer(model, other_optimizer, source)

@@ -174,8 +174,11 @@ def task(progress: bool | None, label: str, estimate: int | Callable[[], int]) -
 # -- size estimates, computed only when the decision needs them ------------------------------------
 
 
-def path_bytes(path: Union[str, "os.PathLike[str]"]) -> int:
-    """Bytes of a file, of every file under a directory, or of a checkpoint prefix's files."""
+def path_bytes(path: Union[str, "os.PathLike[str]", _core.MemoryFile]) -> int:
+    """Bytes of a file (on disk or fetched into memory), of every file under a directory, or of a
+    checkpoint prefix's files."""
+    if isinstance(path, _core.MemoryFile):
+        return path.size
     p = Path(os.fspath(path))
     if p.is_file():
         return p.stat().st_size

@@ -1,8 +1,9 @@
 """Object storage paths (``s3://``, ``gs://``, ``az://``) for every path argument.
 
 The Rust core does the transfers (``object_store``: parallel, multipart for large files,
-checksums checked while downloading). Formats that Keras or TF must write or read as local files
-go through one temporary directory, removed afterwards.
+checksums checked while downloading). Single-file models and weights (``.keras``, ``.h5``) are
+read from memory (:func:`fetch`), TF checkpoints with ranged GETs; formats that Keras or TF must
+write or read as local files go through one temporary directory, removed afterwards.
 
 Credentials and endpoints come from the environment (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ENDPOINT_URL``, ``GOOGLE_APPLICATION_CREDENTIALS``,
@@ -134,6 +135,18 @@ def local_copy(url: str, storage_options: StorageOptions = None) -> Iterator[str
             except NotFoundError:
                 core.remote_download_siblings(url, str(tmp), opts)  # a checkpoint prefix
         yield local
+
+
+def fetch(url: str, storage_options: StorageOptions = None) -> _core.MemoryFile:
+    """The object at ``url``, whole, in memory: a ``_core.MemoryFile`` that the ``.keras`` and
+    HDF5 readers take in place of a path, so no temporary file is written. A missing object is a
+    :class:`~kerasafe.errors.NotFoundError`, as from :func:`reading`."""
+    return native().remote_fetch(url, options(storage_options))
+
+
+def name_of(source: str | os.PathLike[str] | _core.MemoryFile) -> str:
+    """How messages name a reader's input: a path as given, a fetched object by its URL."""
+    return source.name if isinstance(source, _core.MemoryFile) else os.fspath(source)
 
 
 def exists(url: str, storage_options: StorageOptions = None) -> bool:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Union
 
-from . import _progress, _remote, _weights
+from . import _core, _progress, _remote, _weights
 from .errors import ArtifactExistsError, FormatError, NotFoundError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -90,11 +90,10 @@ def _save_model(model: Any, path: str, kind: str, include_optimizer: bool) -> No
         _savedmodel.save(model, path, include_optimizer=include_optimizer)
 
 
-def detect_format(path: str) -> str:
-    """``"savedmodel"``, ``"keras"`` (zip or unzipped directory) or ``"h5"``, from content."""
-    from . import _core
-
-    if not os.path.exists(path):
+def detect_format(path: str | _core.MemoryFile) -> str:
+    """``"savedmodel"``, ``"keras"`` (zip or unzipped directory) or ``"h5"``, from content (of a
+    file, or of an object fetched into memory)."""
+    if not isinstance(path, _core.MemoryFile) and not os.path.exists(path):
         raise NotFoundError(f"{path}: no such file or directory")
     kind = _core.sniff(path)
     if kind == "directory":
@@ -120,8 +119,9 @@ def load_model(
     """Load a model saved by :func:`save_model`, Keras or tf-keras, into the installed Keras.
 
     The format is detected from the content, not the name. ``filepath`` may be an object-storage
-    URL: the file (or SavedModel directory) is downloaded to a temporary directory, removed
-    after loading.
+    URL: a ``.keras`` or ``.h5`` object is fetched into memory and read there, with no temporary
+    file; a SavedModel directory (TensorFlow reads files) is downloaded to one temporary
+    directory, removed after loading.
 
     ``progress``: a progress bar (bytes, rate) on stderr: True always, False never, None (the
     default) as ``KERASAFE_PROGRESS`` says, else only when stderr is a terminal and the job moves
@@ -130,18 +130,24 @@ def load_model(
     from . import registry
 
     path = os.fspath(filepath)
+    source: str | _core.MemoryFile = path
     if _remote.is_remote(path):
-        with _remote.reading(path, storage_options) as local:
-            return load_model(local, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode, progress=progress)
-    kind = detect_format(path)
+        try:
+            source = _remote.fetch(path, storage_options)  # one object: read in memory
+        except NotFoundError:
+            # No object at the URL: objects under it (a SavedModel directory), which TensorFlow
+            # reads as files; NotFoundError again when there are none.
+            with _remote.reading(path, storage_options) as local:
+                return load_model(local, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode, progress=progress)
+    kind = detect_format(source)
     # Before anything is deserialized: refuse references to code outside Keras and the registry,
     # and name every custom object nobody provided, at once.
-    custom_objects = registry.preflight_file(path, custom_objects, safe_mode)
-    with _progress.task(progress, _progress.describe("loading", path), lambda: _progress.path_bytes(path)):
-        return _load_model(path, kind, custom_objects, compile, safe_mode)
+    custom_objects = registry.preflight_file(source, custom_objects, safe_mode)
+    with _progress.task(progress, _progress.describe("loading", path), lambda: _progress.path_bytes(source)):
+        return _load_model(source, kind, custom_objects, compile, safe_mode)
 
 
-def _load_model(path: str, kind: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+def _load_model(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
     from . import _keras_state
 
     # Keras's initializers would only fill variables that the file's values then overwrite.
@@ -149,7 +155,7 @@ def _load_model(path: str, kind: str, custom_objects: Any, compile: bool, safe_m
         return _load_model_filled(path, kind, custom_objects, compile, safe_mode)
 
 
-def _load_model_filled(path: str, kind: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+def _load_model_filled(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
     if kind == "h5":
         from . import _h5
 
@@ -199,20 +205,19 @@ def load_weights(model: Any, filepath: PathLike, *, progress: bool | None = None
     at least 1 GiB.
     """
     path = os.fspath(filepath)
+    source: str | _core.MemoryFile = path
     if _remote.is_remote(path):
-        if _is_h5(path):  # libhdf5 reads files: one temporary copy
-            with _remote.reading(path, storage_options) as local:
-                load_weights(model, local, progress=progress)
+        if not _is_h5(path):
+            # TF checkpoints stream: ranged GETs straight into the arrays.
+            reader = _remote.native().RemoteCheckpointReader(path, _remote.options(storage_options))
+            with _progress.task(progress, _progress.describe("loading", path), reader.data_bytes):
+                _weights.load_tf_checkpoint(model, path, reader=reader)
             return
-        # TF checkpoints stream: ranged GETs straight into the arrays.
-        reader = _remote.native().RemoteCheckpointReader(path, _remote.options(storage_options))
-        with _progress.task(progress, _progress.describe("loading", path), reader.data_bytes):
-            _weights.load_tf_checkpoint(model, path, reader=reader)
-        return
-    with _progress.task(progress, _progress.describe("loading", path), lambda: _progress.path_bytes(path)):
+        source = _remote.fetch(path, storage_options)  # HDF5 read in memory: no temporary copy
+    with _progress.task(progress, _progress.describe("loading", path), lambda: _progress.path_bytes(source)):
         if _is_h5(path):
             from . import _h5
 
-            _h5.load_weights(model, path)
+            _h5.load_weights(model, source)
             return
         _weights.load_tf_checkpoint(model, path)

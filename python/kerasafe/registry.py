@@ -401,14 +401,17 @@ def preflight(
 
 
 def preflight_file(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | _core.MemoryFile,
     custom_objects: Mapping[str, Any] | None = None,
     safe_mode: bool = True,
 ) -> dict[str, Any]:
     """:func:`preflight` on the config stored in ``path`` (``.keras``, ``.h5``, SavedModel
-    directory, ``config.json``); errors name the file."""
+    directory, ``config.json``, or a ``.keras``/``.h5`` object fetched into memory); errors name
+    the file (or the object's URL)."""
+    from ._remote import name_of
+
     config, _fmt = _read_config(path)
-    return preflight(config, custom_objects, safe_mode, source=path)
+    return preflight(config, custom_objects, safe_mode, source=name_of(path))
 
 
 # -- check on save -----------------------------------------------------------------------------------
@@ -656,15 +659,15 @@ def _read_json_text(text: str | bytes, where: str) -> Any:
         raise FormatError(f"{where}: not valid JSON: {exc}") from None
 
 
-def _read_keras_zip(path: str) -> Any:
+def _read_keras_zip(path: str | _core.MemoryFile) -> Any:
     # The Rust reader validates the archive (member names, sizes, zip bombs) before reading.
-    config_json, _, _, _ = _core.keras_archive_read(path, False)
+    config_json, _, _, _ = _core.keras_archive_read(path, False, weights=False)
     if len(config_json) > _MAX_CONFIG_BYTES:
         raise FormatError(f"{path}: config.json is larger than {_MAX_CONFIG_BYTES} bytes")
     return _read_json_text(config_json, f"{path}/config.json")
 
 
-def _read_h5(path: str) -> Any:
+def _read_h5(path: str | _core.MemoryFile) -> Any:
     from . import _h5tree
 
     root = _h5tree.read(path, values=False)  # attributes and structure only
@@ -692,12 +695,19 @@ def _read_saved_model(path: str) -> Any:
     return parts
 
 
-def _read_config(path: str | os.PathLike[str]) -> tuple[Any, str]:
+def _read_config(path: str | os.PathLike[str] | _core.MemoryFile) -> tuple[Any, str]:
     """The stored config document of ``path`` and the format it came from: ``keras``
     (``.keras`` zip or an unzipped directory), ``h5``, ``savedmodel`` or ``json``.
 
     The single place that reads files for the registry: swap in the Rust readers here.
     """
+    if isinstance(path, _core.MemoryFile):  # a model fetched from object storage
+        kind = _core.sniff(path)
+        if kind == "zip":
+            return _read_keras_zip(path), "keras"
+        if kind == "hdf5":
+            return _read_h5(path), "h5"
+        raise FormatError(f"{path.name}: not a .keras archive or an HDF5 file")
     p = os.fspath(path)
     if os.path.isdir(p):
         if os.path.isfile(os.path.join(p, "config.json")):

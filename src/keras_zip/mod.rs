@@ -74,13 +74,30 @@ pub fn sniff(path: &Path) -> Result<FileKind> {
     let mut file = File::open(path).at(path)?;
     let n = read_up_to(&mut file, &mut head).at(path)?;
     let head = &head[..n];
-    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+    if is_zip(head) {
         return Ok(FileKind::Zip);
     }
     if head == HDF5_SIGNATURE || h5::is_hdf5(path)? {
         return Ok(FileKind::Hdf5);
     }
     Ok(FileKind::Other)
+}
+
+/// [`sniff`] for a whole file held in memory (an object fetched from object storage).
+pub fn sniff_bytes(bytes: &[u8]) -> FileKind {
+    if is_zip(bytes) {
+        FileKind::Zip
+    } else if h5::is_hdf5_bytes(bytes) {
+        FileKind::Hdf5
+    } else {
+        FileKind::Other
+    }
+}
+
+/// Whether `bytes` start with a zip signature (a local file header, or an empty archive's end
+/// record).
+fn is_zip(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -194,7 +211,7 @@ pub fn read_archive(path: &Path) -> Result<KerasArchive> {
 /// storage); `name` names it in messages.
 pub fn read_archive_bytes(name: &Path, bytes: FileBytes) -> Result<KerasArchive> {
     let path = name;
-    if !bytes.starts_with(b"PK\x03\x04") && !bytes.starts_with(b"PK\x05\x06") {
+    if !is_zip(&bytes) {
         let what = if h5::is_hdf5_bytes(&bytes) {
             "an HDF5 file (a legacy .h5 model?)"
         } else {
@@ -969,6 +986,17 @@ fn central_directory(members: &[Written], cd_offset: u64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sniff_bytes_tells_zip_hdf5_and_other_apart() {
+        assert_eq!(sniff_bytes(b"PK\x03\x04rest"), FileKind::Zip);
+        assert_eq!(sniff_bytes(b"PK\x05\x06"), FileKind::Zip);
+        let mut h5 = HDF5_SIGNATURE.to_vec();
+        h5.resize(64, 0);
+        assert_eq!(sniff_bytes(&h5), FileKind::Hdf5);
+        assert_eq!(sniff_bytes(b"{\"class_name\": 1}"), FileKind::Other);
+        assert_eq!(sniff_bytes(b""), FileKind::Other);
+    }
 
     #[test]
     fn member_names() {

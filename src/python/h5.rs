@@ -11,9 +11,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::errors::{self, run};
+use super::memory::{Input, Source};
 use super::progress::{run_counted, ProgressCounter};
 use crate::h5::{self, AttrValue, Attrs, H5Dataset, H5Group, H5Node};
-use crate::keras_zip::{self, Asset, AssetData, FileKind, WeightsSource};
+use crate::keras_zip::{self, Asset, AssetData, FileKind, KerasArchive, WeightsSource};
 use crate::tensor::{DType, TensorData};
 
 #[derive(FromPyObject)]
@@ -224,34 +225,41 @@ fn h5_write(
     run_counted(py, progress, || h5::write_file(&path, &root))
 }
 
-/// Read an HDF5 file into a tree; `values=False` reads names, attributes, dtypes and shapes only.
+/// Read an HDF5 file (a path or a `MemoryFile`) into a tree; `values=False` reads names,
+/// attributes, dtypes and shapes only.
 #[pyfunction]
 #[pyo3(signature = (path, values=true, progress=None))]
 fn h5_read<'py>(
     py: Python<'py>,
-    path: PathBuf,
+    path: Source<'_>,
     values: bool,
     progress: Option<&Bound<'_, ProgressCounter>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let g = run_counted(py, progress, || {
-        if values {
-            h5::read_file(&path)
-        } else {
-            h5::read_structure(&path)
-        }
+    let input = path.input();
+    let g = run_counted(py, progress, || match &input {
+        Input::Path(p) if values => h5::read_file(p),
+        Input::Path(p) => h5::read_structure(p),
+        Input::Memory { name, bytes } => h5::read_image(name, bytes, values),
     })?;
     group_to_py(py, g)
 }
 
-/// `"zip"`, `"hdf5"`, `"directory"` or `"other"`, from the file's first bytes.
+/// `"zip"`, `"hdf5"`, `"directory"` or `"other"`, from the file's (a path's or a
+/// `MemoryFile`'s) first bytes.
 #[pyfunction]
-fn sniff(py: Python<'_>, path: PathBuf) -> PyResult<&'static str> {
-    Ok(match run(py, || keras_zip::sniff(&path))? {
-        FileKind::Zip => "zip",
-        FileKind::Hdf5 => "hdf5",
-        FileKind::Directory => "directory",
-        FileKind::Other => "other",
-    })
+fn sniff(py: Python<'_>, path: Source<'_>) -> PyResult<&'static str> {
+    let input = path.input();
+    Ok(
+        match run(py, || match &input {
+            Input::Path(p) => keras_zip::sniff(p),
+            Input::Memory { bytes, .. } => Ok(keras_zip::sniff_bytes(bytes)),
+        })? {
+            FileKind::Zip => "zip",
+            FileKind::Hdf5 => "hdf5",
+            FileKind::Directory => "directory",
+            FileKind::Other => "other",
+        },
+    )
 }
 
 /// Write a `.keras` archive: config, metadata, the weights tree, and asset files
@@ -287,28 +295,36 @@ fn keras_archive_write(
     })
 }
 
-/// Read a `.keras` archive: `(config_json, metadata_json or None, weights tree or None, asset names)`.
-/// With `assets_dir`, asset members are extracted there (names validated by the core).
+/// The `.keras` archive at a path or in a `MemoryFile`, its index validated.
+fn open_archive(input: &Input) -> crate::Result<KerasArchive> {
+    match input {
+        Input::Path(p) => keras_zip::read_archive(p),
+        Input::Memory { name, bytes } => keras_zip::read_archive_bytes(name, bytes.clone()),
+    }
+}
+
+/// Read a `.keras` archive (a path or a `MemoryFile`): `(config_json, metadata_json or None,
+/// weights tree or None, asset names)`; without `weights` the weights member is not read.
 #[pyfunction]
-#[pyo3(signature = (path, values=true, assets_dir=None, progress=None))]
+#[pyo3(signature = (path, values=true, progress=None, weights=true))]
 fn keras_archive_read<'py>(
     py: Python<'py>,
-    path: PathBuf,
+    path: Source<'_>,
     values: bool,
-    assets_dir: Option<PathBuf>,
     progress: Option<&Bound<'_, ProgressCounter>>,
+    weights: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let input = path.input();
+    let read_weights = weights;
     let (config, metadata, weights, assets) = run_counted(py, progress, || {
-        let archive = keras_zip::read_archive(&path)?;
+        let archive = open_archive(&input)?;
         let weights = match archive.weights_member() {
+            Some(_) if !read_weights => None,
             Some(_) if values => Some(archive.read_weights()?),
             Some(_) => Some(archive.read_weights_structure()?),
             None => None,
         };
         let assets: Vec<String> = archive.assets().map(|m| m.name.clone()).collect();
-        if let Some(dir) = &assets_dir {
-            archive.extract_assets(dir)?;
-        }
         Ok((
             archive.config_json.clone(),
             archive.metadata_json.clone(),
@@ -325,11 +341,28 @@ fn keras_archive_read<'py>(
         .into_any())
 }
 
+/// Extract a `.keras` archive's asset members (a path's or a `MemoryFile`'s) into `assets_dir`,
+/// keeping their paths below `assets/` (names validated by the core).
+#[pyfunction]
+fn keras_archive_extract_assets(
+    py: Python<'_>,
+    path: Source<'_>,
+    assets_dir: PathBuf,
+) -> PyResult<()> {
+    let input = path.input();
+    run(py, || {
+        open_archive(&input)?
+            .extract_assets(&assets_dir)
+            .map(|_| ())
+    })
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(h5_write, m)?)?;
     m.add_function(wrap_pyfunction!(h5_read, m)?)?;
     m.add_function(wrap_pyfunction!(sniff, m)?)?;
     m.add_function(wrap_pyfunction!(keras_archive_write, m)?)?;
     m.add_function(wrap_pyfunction!(keras_archive_read, m)?)?;
+    m.add_function(wrap_pyfunction!(keras_archive_extract_assets, m)?)?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod errors;
 #[cfg(feature = "h5")]
 mod h5;
+mod memory;
 mod progress;
 mod registry;
 #[cfg(feature = "s3")]
@@ -178,6 +179,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(object_graph_attributes, m)?)?;
     m.add_function(wrap_pyfunction!(object_graph_resolve, m)?)?;
     progress::register(m)?;
+    memory::register(m)?;
     store::register(m)?;
     registry::register(m)?;
     savedmodel::register(m)?;

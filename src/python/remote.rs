@@ -9,6 +9,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::errors::{self, run};
+use super::memory::MemoryFile;
+use crate::file_bytes::FileBytes;
 use crate::remote::bundle::RemoteBundle;
 use crate::remote::{self, versions, Downloaded, Remote};
 
@@ -53,6 +55,16 @@ fn remote_download(
         Downloaded::File => "file",
         Downloaded::Dir => "dir",
     })
+}
+
+/// The object at `url`, whole, in memory: read it with `h5_read`, `sniff` or
+/// `keras_archive_read` instead of downloading it to a file.
+#[pyfunction]
+#[pyo3(signature = (url, options=None))]
+fn remote_fetch(py: Python<'_>, url: String, options: Options) -> PyResult<MemoryFile> {
+    let o = opts(options);
+    let bytes = run(py, || remote::fetch(&url, &o))?;
+    Ok(MemoryFile::new(url, FileBytes::from_vec(bytes)))
 }
 
 /// Download a checkpoint prefix's files (`url.index`, `url.data-*`) into `local_dir`.
@@ -239,6 +251,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(remote_upload, m)?)?;
     m.add_function(wrap_pyfunction!(remote_exists, m)?)?;
     m.add_function(wrap_pyfunction!(remote_download, m)?)?;
+    m.add_function(wrap_pyfunction!(remote_fetch, m)?)?;
     m.add_function(wrap_pyfunction!(remote_download_siblings, m)?)?;
     m.add_function(wrap_pyfunction!(remote_publish, m)?)?;
     m.add_function(wrap_pyfunction!(remote_list_versions, m)?)?;

@@ -26,8 +26,8 @@ use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::path::Path as Key;
 use object_store::{
-    ClientOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    RetryConfig, WriteMultipart,
+    ClientOptions, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    PutPayload, RetryConfig, WriteMultipart,
 };
 use sha2::{Digest, Sha256};
 
@@ -337,29 +337,50 @@ impl Remote {
     /// The whole object at `rel`; larger than `limit` bytes is a format error.
     pub fn get_bytes(&self, rel: &str, limit: u64) -> Result<Vec<u8>> {
         let key = self.key(rel)?;
-        let url = self.url_of(&key);
-        block_on(async {
-            let got = self
-                .store
-                .get(&key)
-                .await
-                .map_err(|e| store_error(&url, e))?;
-            if got.meta.size > limit {
-                return Err(Error::format_in(
-                    &url,
-                    format!("{} bytes, more than the {limit} allowed", got.meta.size),
-                ));
+        block_on(self.read_all(&key, &self.url_of(&key), limit))?
+    }
+
+    /// The object this remote's URL names, whole, in memory (see [`fetch`]).
+    pub fn fetch(&self) -> Result<Vec<u8>> {
+        let url = self.url();
+        if self.base.as_ref().is_empty() {
+            return Err(Error::io(
+                &url,
+                io::Error::new(ErrorKind::NotFound, "the URL names a bucket, not an object"),
+            ));
+        }
+        block_on(self.read_all(&self.base, &url, u64::MAX))?
+    }
+
+    /// GET the object at `key`; errors name `url`.
+    async fn get(&self, key: &Key, url: &str) -> Result<GetResult> {
+        self.store.get(key).await.map_err(|e| store_error(url, e))
+    }
+
+    /// The whole object at `key` in memory. Larger than `limit` bytes is a format error; larger
+    /// than the allocator will reserve (asked before the first byte arrives) is a storage error
+    /// naming `url`, not an abort.
+    async fn read_all(&self, key: &Key, url: &str, limit: u64) -> Result<Vec<u8>> {
+        let got = self.get(key, url).await?;
+        let size = got.meta.size;
+        if size > limit {
+            return Err(Error::format_in(
+                url,
+                format!("{size} bytes, more than the {limit} allowed"),
+            ));
+        }
+        let mut out = Vec::new();
+        reserve(&mut out, size, url)?;
+        each_chunk(got, url, |chunk| {
+            if (out.len() + chunk.len()) as u64 > limit {
+                return Err(Error::format_in(url, "object grew beyond the size limit"));
             }
-            let mut out = Vec::with_capacity(got.meta.size as usize);
-            let mut stream = got.into_stream();
-            while let Some(chunk) = stream.next().await {
-                out.extend_from_slice(&chunk.map_err(|e| store_error(&url, e))?);
-                if out.len() as u64 > limit {
-                    return Err(Error::format_in(&url, "object grew beyond the size limit"));
-                }
-            }
-            Ok(out)
-        })?
+            reserve(&mut out, chunk.len() as u64, url)?;
+            out.extend_from_slice(chunk);
+            Ok(true)
+        })
+        .await?;
+        Ok(out)
     }
 
     /// Put `bytes` at `rel` unless an object exists there (`If-None-Match: *` on S3). Returns
@@ -464,24 +485,20 @@ impl Remote {
             std::fs::create_dir_all(parent).at(parent)?;
         }
         let result = async {
-            let got = self
-                .store
-                .get(&key)
-                .await
-                .map_err(|e| store_error(&url, e))?;
+            let got = self.get(&key, &url).await?;
             let mut file = File::create(local).at(local)?;
             let mut hasher = Sha256::new();
-            let mut size = 0u64;
-            let mut stream = got.into_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| store_error(&url, e))?;
-                size += chunk.len() as u64;
-                if want.is_some_and(|w| size > w.size) {
-                    break; // bigger than the manifest says: report below, stop downloading
+            let mut seen = 0u64;
+            let size = each_chunk(got, &url, |chunk| {
+                seen += chunk.len() as u64;
+                if want.is_some_and(|w| seen > w.size) {
+                    return Ok(false); // bigger than the manifest says: report below, stop downloading
                 }
-                hasher.update(&chunk);
-                file.write_all(&chunk).at(local)?;
-            }
+                hasher.update(chunk);
+                file.write_all(chunk).at(local)?;
+                Ok(true)
+            })
+            .await?;
             if let Some(w) = want {
                 let sha = crate::store::manifest::hex(&hasher.finalize());
                 if size != w.size || sha != w.sha256 {
@@ -511,25 +528,58 @@ impl Remote {
         let key = self.key(rel)?;
         let url = self.url_of(&key);
         block_on(async {
-            let got = self
-                .store
-                .get(&key)
-                .await
-                .map_err(|e| store_error(&url, e))?;
+            let got = self.get(&key, &url).await?;
             let mut hasher = Sha256::new();
-            let mut size = 0u64;
-            let mut stream = got.into_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| store_error(&url, e))?;
-                size += chunk.len() as u64;
-                hasher.update(&chunk);
-            }
+            let size = each_chunk(got, &url, |chunk| {
+                hasher.update(chunk);
+                Ok(true)
+            })
+            .await?;
             Ok(FileEntry {
                 size,
                 sha256: crate::store::manifest::hex(&hasher.finalize()),
             })
         })?
     }
+}
+
+/// Hand a GET's bytes to `sink` chunk by chunk, as they arrive, until the end or until `sink`
+/// returns `false`; returns the bytes received (the refused chunk included). Errors name `url`.
+async fn each_chunk(
+    got: GetResult,
+    url: &str,
+    mut sink: impl FnMut(&[u8]) -> Result<bool>,
+) -> Result<u64> {
+    let mut size = 0u64;
+    let mut stream = got.into_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| store_error(url, e))?;
+        size += chunk.len() as u64;
+        if !sink(&chunk)? {
+            break;
+        }
+    }
+    Ok(size)
+}
+
+/// Room for `more` bytes in `out`, or a storage error naming `url`: an object larger than the
+/// memory the allocator will give (or than the address space) is refused instead of aborting.
+fn reserve(out: &mut Vec<u8>, more: u64, url: &str) -> Result<()> {
+    usize::try_from(more)
+        .ok()
+        .and_then(|n| out.try_reserve_exact(n).ok())
+        .ok_or_else(|| {
+            Error::io(
+                url,
+                io::Error::new(
+                    ErrorKind::OutOfMemory,
+                    format!(
+                        "the object does not fit in memory ({more} bytes more wanted); \
+                         download it to a file instead"
+                    ),
+                ),
+            )
+        })
 }
 
 /// Fill `buf` as far as the file allows; returns the bytes read (0 at the end).
@@ -613,6 +663,13 @@ pub fn download(url: &str, local: &Path, options: &[(String, String)]) -> Result
         .collect::<Result<Vec<_>>>()?;
     remote.download_files(&jobs)?;
     Ok(Downloaded::Dir)
+}
+
+/// The object at `url`, whole, in memory: one streamed GET, as [`download`] makes for a file,
+/// with no file written. Missing is a not-found error (as from [`download`]); an object the
+/// allocator cannot hold is refused before its bytes are fetched.
+pub fn fetch(url: &str, options: &[(String, String)]) -> Result<Vec<u8>> {
+    Remote::open(url, options)?.fetch()
 }
 
 /// Download every object whose key starts with `url`'s key followed by `.` (a checkpoint

@@ -251,3 +251,54 @@ fn missing_s3_credentials_are_a_clear_permission_error() {
         "{err}"
     );
 }
+
+#[test]
+fn fetch_reads_a_whole_object_into_memory() {
+    let root = remote();
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    root.put("models/m.keras", body.clone()).unwrap();
+    assert_eq!(root.join("models/m.keras").unwrap().fetch().unwrap(), body);
+    assert_eq!(
+        root.get_bytes("models/m.keras", 10)
+            .unwrap_err()
+            .to_string(),
+        "s3://bucket/root/models/m.keras: 3000000 bytes, more than the 10 allowed"
+    );
+
+    // Missing: the not-found kind `download` gives (Python: NotFoundError), naming the URL.
+    for url in ["models/nope.keras", "models"] {
+        let err = root.join(url).unwrap().fetch().unwrap_err();
+        assert!(
+            matches!(&err, Error::Io { source, .. } if source.kind() == ErrorKind::NotFound),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("s3://bucket/root/{url}: ")),
+            "{err}"
+        );
+    }
+    let bucket = Remote::with_store(Arc::new(InMemory::new()), "s3://bucket", "").unwrap();
+    let err = bucket.fetch().unwrap_err();
+    assert!(
+        err.to_string().contains("names a bucket, not an object"),
+        "{err}"
+    );
+}
+
+#[test]
+fn objects_larger_than_memory_are_refused_not_aborted() {
+    let mut out = Vec::new();
+    let err = reserve(&mut out, u64::MAX, "s3://b/huge").unwrap_err();
+    assert!(
+        matches!(&err, Error::Io { source, .. } if source.kind() == ErrorKind::OutOfMemory),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("s3://b/huge: the object does not fit in memory"),
+        "{err}"
+    );
+    reserve(&mut out, 16, "s3://b/small").unwrap();
+    assert!(out.capacity() >= 16);
+}

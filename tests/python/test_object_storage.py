@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -342,3 +343,119 @@ def test_cli_diff_scan_convert_take_urls(s3_root):
     np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), atol=1e-6)
     refused = cli("convert", f"{root}/cli/b.h5", f"{root}/cli/b.keras")
     assert refused.returncode != 0 and "exists" in refused.stderr
+
+
+@contextmanager
+def _no_temporary_files(monkeypatch, tmp_path: Path):
+    """Within the block, making a temporary file or directory fails: ``_remote.scratch`` and
+    ``tempfile``'s makers raise, and TMPDIR / KERASAFE_TMPDIR / ``tempfile.tempdir`` point at an
+    empty directory that must still be empty afterwards."""
+    import tempfile
+
+    from kerasafe import _remote
+
+    empty = tmp_path / "tmp"
+    empty.mkdir()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a temporary file or directory was made")
+
+    with monkeypatch.context() as m:
+        m.setattr(_remote, "scratch", refuse)
+        for maker in ("mkdtemp", "mkstemp", "NamedTemporaryFile", "TemporaryFile", "TemporaryDirectory"):
+            m.setattr(tempfile, maker, refuse)
+        m.setattr(tempfile, "tempdir", str(empty))
+        m.setenv("TMPDIR", str(empty))
+        m.setenv("KERASAFE_TMPDIR", str(empty))
+        yield
+    assert list(empty.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["model.keras", "model.h5", "w.weights.h5", "w.h5"])
+def test_single_files_load_in_memory_without_a_temporary_copy(s3_root, tutorial_model, monkeypatch, tmp_path: Path, name: str):
+    from kerasafe import demo
+
+    root, _ = s3_root
+    url = f"{root}/mem/{name}"
+    weights_only = name.startswith("w.")
+    if weights_only:
+        kerasafe.save_weights(tutorial_model, url)
+        loaded = demo.build_model()
+        with _no_temporary_files(monkeypatch, tmp_path):
+            kerasafe.load_weights(loaded, url, progress=True)
+    else:
+        kerasafe.save_model(tutorial_model, url)
+        with _no_temporary_files(monkeypatch, tmp_path):
+            loaded = kerasafe.load_model(url, progress=True)
+    np.testing.assert_allclose(loaded(X).numpy(), tutorial_model(X).numpy(), atol=1e-6)
+
+
+def test_fetched_objects_are_memory_files(s3_root, s3_client, tutorial_model):
+    from kerasafe import _remote
+
+    root, bucket = s3_root
+    url = f"{root}/mem/model.keras"
+    kerasafe.save_model(tutorial_model, url)
+    fetched = _remote.fetch(url)
+    size = s3_client.head_object(Bucket=bucket, Key="artifacts/mem/model.keras")["ContentLength"]
+    assert (fetched.name, fetched.size, str(fetched)) == (url, size, url)
+    assert repr(fetched) == f'MemoryFile("{url}", {size} bytes)'
+    assert _core.sniff(fetched) == "zip"
+    config_json, _, weights, assets = _core.keras_archive_read(fetched, False)
+    assert json.loads(config_json)["class_name"] and weights is not None and assets == []
+
+
+def test_missing_objects_are_not_found_as_before(s3_root):
+    from kerasafe import demo
+
+    root, _ = s3_root
+    for name in ("model.keras", "model.h5"):
+        with pytest.raises(errors.NotFoundError, match=f"{root}/nope/{name}") as info:
+            kerasafe.load_model(f"{root}/nope/{name}")
+        assert isinstance(info.value, FileNotFoundError)
+    with pytest.raises(errors.NotFoundError, match=f"{root}/nope/w.weights.h5"):
+        kerasafe.load_weights(demo.build_model(), f"{root}/nope/w.weights.h5")
+
+
+def test_damaged_objects_are_refused_naming_the_url(s3_root, s3_client, tutorial_model):
+    import io
+    import re
+    import struct
+    import zipfile
+
+    root, bucket = s3_root
+    url, key = f"{root}/bad/model.keras", "artifacts/bad/model.keras"
+    kerasafe.save_model(tutorial_model, url)
+    body = bytearray(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    member = zipfile.ZipFile(io.BytesIO(bytes(body))).getinfo("model.weights.h5")
+    name_len, extra_len = struct.unpack("<HH", body[member.header_offset + 26 : member.header_offset + 30])
+    start = member.header_offset + 30 + name_len + extra_len
+    body[start + member.compress_size // 2] ^= 0xFF  # in the weights, same size
+    s3_client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+    with pytest.raises(errors.ChecksumError, match=re.escape(url)):
+        kerasafe.load_model(url)
+
+    url, key = f"{root}/bad/model.h5", "artifacts/bad/model.h5"
+    kerasafe.save_model(tutorial_model, url)
+    body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    s3_client.put_object(Bucket=bucket, Key=key, Body=body[: len(body) // 2])  # truncated
+    with pytest.raises(errors.FormatError, match=re.escape(url)):
+        kerasafe.load_model(url)
+
+
+def test_keras_archives_with_assets_load_from_object_storage(s3_root, s3_client):
+    import io
+    import zipfile
+
+    root, bucket = s3_root
+    lookup = keras.layers.StringLookup(name="lookup")
+    lookup.adapt(np.array(["a", "b", "b", "c", "c", "c"]))  # an adapted vocabulary is saved as an asset
+    inputs = keras.Input((1,), dtype="string")
+    model = keras.Model(inputs, lookup(inputs))
+    url = f"{root}/assets/model.keras"
+    kerasafe.save_model(model, url)
+    body = s3_client.get_object(Bucket=bucket, Key="artifacts/assets/model.keras")["Body"].read()
+    assert any(n.startswith("assets/") for n in zipfile.ZipFile(io.BytesIO(body)).namelist())
+    loaded = kerasafe.load_model(url)
+    words = np.array([["c"], ["a"], ["zz"]])
+    np.testing.assert_array_equal(loaded(words).numpy(), model(words).numpy())

@@ -111,7 +111,7 @@ def test_keras_archive_counts_weights_and_members(tmp_path: Path):
     _core.keras_archive_write(str(path), "{}", "{}", _h5tree._to_core(h5_tree()), [], progress=c)
     assert c.done == c.total > H5_NUMERIC  # the HDF5 values, then the zip members
     r = _core.ProgressCounter()
-    _core.keras_archive_read(str(path), True, None, progress=r)
+    _core.keras_archive_read(str(path), True, progress=r)
     assert r.done == r.total > H5_NUMERIC
 
 

@@ -439,8 +439,8 @@ fn deflated_members_are_read() {
     assert!(!a.members[0].stored);
 }
 
-#[test]
-fn truncated_and_random_archives_never_panic() {
+/// An archive of [`weights`] without assets, in a fresh directory (kept alive by the guard).
+fn sample_archive() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("m.keras");
     write_archive(
@@ -451,6 +451,12 @@ fn truncated_and_random_archives_never_panic() {
         &[],
     )
     .unwrap();
+    (tmp, path)
+}
+
+#[test]
+fn truncated_and_random_archives_never_panic() {
+    let (_dir, path) = sample_archive();
     let bytes = std::fs::read(&path).unwrap();
     for cut in [
         4,
@@ -527,16 +533,7 @@ fn a_damaged_weights_member_never_reaches_libhdf5() {
 
 #[test]
 fn archives_in_memory_read_like_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("m.keras");
-    write_archive(
-        &path,
-        CONFIG,
-        METADATA,
-        WeightsSource::Tree(&weights()),
-        &[],
-    )
-    .unwrap();
+    let (_dir, path) = sample_archive();
     let name = std::path::Path::new("s3://bucket/m.keras");
     let bytes = kerasafe::file_bytes::FileBytes::from_vec(std::fs::read(&path).unwrap());
     let in_memory = keras_zip::read_archive_bytes(name, bytes).unwrap();

@@ -14,9 +14,13 @@
 //! `model.weights.h5` member to libhdf5's in-memory driver where it lies (no copy, no temporary
 //! file) and checks its CRC-32 alongside; a compressed member is inflated into memory first.
 //!
-//! [`write_archive`] writes members in Keras' order, `ZIP_STORED`, with the 1980-01-01 timestamp
-//! Python's `zipfile` gives `metadata.json`/`config.json` (for every member, so that equal models
-//! give equal bytes), through a temporary sibling renamed into place.
+//! [`write_archive`] writes the weights once: libhdf5 writes `model.weights.h5` into the new
+//! archive behind a 512-byte user block, where the member's zip header then goes (so the archive
+//! is also an HDF5 file libhdf5 can open); `metadata.json`, `config.json` and the assets follow,
+//! then the central directory. Members are `ZIP_STORED`, with the 1980-01-01 timestamp Python's
+//! `zipfile` gives `metadata.json`/`config.json` (for every member, so that equal models give
+//! equal bytes), written through a temporary sibling renamed into place. Keras and `zipfile`
+//! find members by name, not position; only the order differs from Keras's own archives.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -562,7 +566,7 @@ impl KerasArchive {
 /// Where the weights of a new archive come from.
 #[derive(Debug, Clone, Copy)]
 pub enum WeightsSource<'a> {
-    /// A tree written as HDF5 to a temporary sibling of the archive first (then removed).
+    /// A tree, written as HDF5 by libhdf5 straight into the archive.
     Tree(&'a H5Group<'a>),
     /// An existing HDF5 file, copied in.
     File(&'a Path),
@@ -588,9 +592,10 @@ pub struct Asset<'a> {
     pub data: AssetData<'a>,
 }
 
-/// Write a `.keras` archive: `metadata.json`, `config.json`, `model.weights.h5`, then the assets
-/// in the order given, all stored uncompressed (ZIP64 records for members of 4 GiB and more),
-/// through a temporary sibling renamed into place.
+/// Write a `.keras` archive: `model.weights.h5` (its data at byte 512, see
+/// [`WEIGHTS_DATA_START`]), `metadata.json`, `config.json`, then the assets in the order given,
+/// all stored uncompressed (ZIP64 records for members of 4 GiB and more), through a temporary
+/// sibling renamed into place.
 pub fn write_archive(
     path: &Path,
     config_json: &str,

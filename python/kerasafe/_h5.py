@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _h5tree, _keras_state, _tf_keras
+from . import _core, _h5tree, _keras_state, _tf_keras, keras_bridge
 from ._remote import name_of
 from ._h5tree import Dataset, Group
 from .errors import FormatError
@@ -128,7 +128,35 @@ def _check_shape(variable: Any, value: np.ndarray, source: str, what: str) -> No
 
 
 def capture_layer_weights(model: Any, group: Group) -> None:
-    _legacy().save_weights_to_hdf5_group(group, model)
+    """Keras 3's ``save_weights_to_hdf5_group``, the same layout, with zero-copy views of the
+    variables (``keras_bridge.to_numpy``) where Keras makes a numpy copy of each."""
+    from keras.src import __version__ as keras_version
+    from keras.src import backend
+
+    legacy = _legacy()
+    legacy.save_attributes_to_hdf5_group(group, "layer_names", [layer.name.encode("utf8") for layer in model.layers])
+    group.attrs["backend"] = backend.backend().encode("utf8")
+    group.attrs["keras_version"] = str(keras_version).encode("utf8")
+    # Sorted by name, as Keras does, so that group names grow strictly.
+    for layer in sorted(model.layers, key=lambda x: x.name):
+        _capture_subset(group.create_group(layer.name), _legacy_weights(layer))
+    _capture_subset(group.create_group("top_level_model_weights"), _top_level_weights(model))
+
+
+def _capture_subset(group: Group, weights: list[Any]) -> None:
+    names = [str(w.path).encode("utf8") for w in weights]
+    _legacy().save_attributes_to_hdf5_group(group, "weight_names", names)
+    for name, weight in zip(names, weights):
+        group.create_dataset(name, data=keras_bridge.to_numpy(weight))
+
+
+def capture_optimizer_weights(root: Group, optimizer: Any) -> None:
+    """Keras 3's ``save_optimizer_weights_to_hdf5_group`` with zero-copy views, as above."""
+    from keras.src import optimizers
+
+    weights = list(optimizer.variables if isinstance(optimizer, optimizers.Optimizer) else getattr(optimizer, "weights"))
+    if weights:
+        _capture_subset(root.create_group("optimizer_weights"), weights)
 
 
 # -- full model ------------------------------------------------------------------------------------
@@ -162,7 +190,7 @@ def save_model(model: Any, path: str, include_optimizer: bool = True) -> None:
                 root.attrs[key] = value
         capture_layer_weights(model, root.create_group("model_weights"))
         if include_optimizer and getattr(model, "optimizer", None) is not None:
-            _legacy().save_optimizer_weights_to_hdf5_group(root, model.optimizer)
+            capture_optimizer_weights(root, model.optimizer)
     _h5tree.write(path, root)
 
 

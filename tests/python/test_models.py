@@ -312,3 +312,48 @@ def test_keras_export_loads_for_inference(tmp_path: Path):
     assert type(loaded).__name__ == "InferenceModel"
     x = models.sample_input("cnn")[0]
     np.testing.assert_allclose(np.asarray(loaded(x)), models.predict(model, "cnn")[0], atol=1e-6)
+
+
+def _tree_summary(node, path=""):
+    """Every group's attributes and every dataset's dtype, shape and bytes, by path."""
+    from kerasafe._h5tree import Dataset
+
+    out = {}
+    if isinstance(node, Dataset):
+        out[path] = (str(node.value.dtype), node.value.shape, node.value.tobytes())
+        return out
+    out[path + "@"] = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in node.attrs.items()}
+    for name, child in node.children.items():
+        out.update(_tree_summary(child, f"{path}/{name}"))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["mlp", "nested", "custom"])
+def test_h5_capture_is_kerass_legacy_layout_without_copies(kind: str):
+    """Our zero-copy capture writes exactly what Keras's legacy helpers write."""
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from kerasafe import _h5
+    from kerasafe._h5tree import Group
+
+    model = trained(kind)
+    ours, theirs = Group(), Group()
+    _h5.capture_layer_weights(model, ours.create_group("model_weights"))
+    _h5.capture_optimizer_weights(ours, model.optimizer)
+    legacy_h5_format.save_weights_to_hdf5_group(theirs.create_group("model_weights"), model)
+    legacy_h5_format.save_optimizer_weights_to_hdf5_group(theirs, model.optimizer)
+    assert _tree_summary(ours) == _tree_summary(theirs)
+    # Views, not copies: the big datasets share the variables' buffers.
+    kernel = next(v for v in model.weights if len(v.shape) == 2)
+    found = [d for d in _walk_datasets(ours) if d.value.shape == tuple(kernel.shape)]
+    assert any(np.shares_memory(d.value, kerasafe.keras_bridge.to_numpy(kernel)) for d in found)
+
+
+def _walk_datasets(group):
+    from kerasafe._h5tree import Dataset
+
+    for child in group.children.values():
+        if isinstance(child, Dataset):
+            yield child
+        else:
+            yield from _walk_datasets(child)

@@ -38,10 +38,17 @@ class Dataset:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.value if dtype is None else self.value.astype(dtype)
 
+    def take(self) -> np.ndarray:
+        """The value, which this dataset then lets go of (a loader assigns each value once; the
+        model's variables hold the copy, so the file's arrays need not all live until the end)."""
+        value = self.value
+        self._data, self._taken = None, True
+        return value
+
     @property
     def value(self) -> np.ndarray:
         if self._data is None:
-            raise ValueError("dataset has no value")
+            raise ValueError("dataset value already handed to a variable" if getattr(self, "_taken", False) else "dataset has no value")
         if self.attrs.get("dtype") == "bfloat16" and self._data.dtype != to_numpy("bfloat16"):
             return self._data.view(to_numpy("bfloat16"))
         return self._data

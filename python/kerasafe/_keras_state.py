@@ -81,8 +81,9 @@ def _tree_store_class(base: type) -> type:
     class TreeStore(base):  # type: ignore[misc, valid-type]
         """Read side: Keras calls get(path) then len(store), store[key]."""
 
-        def __init__(self, root: Group) -> None:
+        def __init__(self, root: Group, release: bool = False) -> None:
             self.root = root
+            self.release = release
             self.mode = "r"
             self.archive = None
             self._entry: Group = Group()
@@ -118,7 +119,8 @@ def _tree_store_class(base: type) -> type:
             node = self._entry.children.get(str(key))
             if not isinstance(node, Dataset):
                 raise KeyError(key)
-            return node.value
+            # Keras reads each value once, to assign it: free it with the assignment.
+            return node.take() if self.release else node.value
 
         def close(self) -> None:
             pass
@@ -267,7 +269,7 @@ def restore(model: Any, root: Group, source: str, assets_dir: Path | None = None
     try:
         saving_lib._load_state(
             model,
-            weights_store=tree_store(root),
+            weights_store=tree_store(root, release=True),
             assets_store=assets,
             inner_path="",
             visited_saveables=set(),

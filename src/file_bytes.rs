@@ -63,6 +63,11 @@ impl FileBytes {
         Ok(Self(Arc::new(Backing::Mapped(map))))
     }
 
+    /// Whether the bytes are a mapped file (rather than fetched into memory).
+    pub fn is_mapped(&self) -> bool {
+        matches!(*self.0, Backing::Mapped(_))
+    }
+
     /// Bytes already in memory (an object fetched from object storage).
     pub fn from_vec(bytes: Vec<u8>) -> Self {
         Self(Arc::new(Backing::Owned(bytes)))
@@ -115,7 +120,7 @@ pub fn zip_crc32(bytes: &[u8], progress: &Progress) -> u32 {
 
 /// [`zip_crc32`] of the `len` bytes of `file` from `start`, read in pieces (a mapping would
 /// count the whole file as the process's memory).
-pub fn file_crc32(file: &File, start: u64, len: u64) -> io::Result<u32> {
+pub fn file_crc32(file: &File, start: u64, len: u64, progress: &Progress) -> io::Result<u32> {
     use rayon::prelude::*;
     const PIECE: u64 = 16 << 20;
     let pieces = len.div_ceil(PIECE);
@@ -127,6 +132,7 @@ pub fn file_crc32(file: &File, start: u64, len: u64) -> io::Result<u32> {
             ReadAt::read_exact_at(file, buf, start + at)?;
             let mut h = crc32fast::Hasher::new();
             h.update(buf);
+            progress.advance(buf.len() as u64);
             Ok(h)
         })
         .collect::<io::Result<Vec<_>>>()?;
@@ -166,11 +172,14 @@ mod tests {
         let p = dir.path().join("f");
         std::fs::write(&p, &data).unwrap();
         let f = File::open(&p).unwrap();
-        assert_eq!(file_crc32(&f, 0, data.len() as u64).unwrap(), whole);
+        assert_eq!(
+            file_crc32(&f, 0, data.len() as u64, &Progress::off()).unwrap(),
+            whole
+        );
         let mut tail = crc32fast::Hasher::new();
         tail.update(&data[1000..]);
         assert_eq!(
-            file_crc32(&f, 1000, data.len() as u64 - 1000).unwrap(),
+            file_crc32(&f, 1000, data.len() as u64 - 1000, &Progress::off()).unwrap(),
             tail.finalize()
         );
     }

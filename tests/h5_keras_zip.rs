@@ -553,3 +553,17 @@ fn archives_in_memory_read_like_files() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn our_archives_read_through_the_file_are_crc_checked_too() {
+    let (_dir, path) = sample_archive();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let a = read_archive(&path).unwrap();
+    assert_eq!(without_storage(a.read_weights().unwrap()), weights());
+    bytes[600] ^= 0x40; // inside the weights member, which starts at byte 512
+    std::fs::write(&path, &bytes).unwrap();
+    match read_archive(&path).unwrap().read_weights() {
+        Err(Error::Checksum { what, .. }) => assert!(what.contains("model.weights.h5"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -68,6 +68,7 @@ def load(path: str | os.PathLike[str] | _core.MemoryFile, *, custom_objects: Any
         else:
             model = _keras_state.model_from_config(config_json, custom_objects, compile, safe_mode)
         root = _h5tree._from_core(weights) if weights is not None else _h5tree.Group()
+        del weights  # the tree holds the arrays now, and lets each go once it is assigned
         assert isinstance(root, _h5tree.Group)
         if not compile:
             root.children.pop("optimizer", None)  # no optimizer to restore into

@@ -494,9 +494,22 @@ impl KerasArchive {
             let inflated = self.read_member(WEIGHTS_H5)?; // CRC-checked by the zip reader
             return self.in_member(h5::read_image(&self.path, &inflated, with_data));
         };
+        // An archive on disk whose weights start where libhdf5 looks for a superblock behind a
+        // user block (ours do: byte 512) is read through the file itself, not the mapping, so
+        // the weights are not counted as this process's memory next to the arrays read.
+        let through_file = self.bytes.is_mapped()
+            && info
+                .data_start
+                .is_some_and(|at| at >= 512 && at.is_power_of_two());
         let progress = Progress::current();
         progress.add_total(info.size);
-        let crc = file_bytes::zip_crc32(bytes, &progress);
+        let crc = if through_file {
+            let file = File::open(&self.path).at(&self.path)?;
+            let start = info.data_start.unwrap_or_default();
+            file_bytes::file_crc32(&file, start, info.size, &progress).at(&self.path)?
+        } else {
+            file_bytes::zip_crc32(bytes, &progress)
+        };
         if crc != info.crc32 {
             return Err(Error::Checksum {
                 at: Location(Some(self.path.clone())),
@@ -505,8 +518,10 @@ impl KerasArchive {
             });
         }
         // The CRC pass counted every byte; the HDF5 reads are not counted again.
-        self.in_member(progress::scope(None, || {
-            h5::read_image(&self.path, bytes, with_data)
+        self.in_member(progress::scope(None, || match (through_file, with_data) {
+            (true, true) => h5::read_file(&self.path),
+            (true, false) => h5::read_structure(&self.path),
+            (false, _) => h5::read_image(&self.path, bytes, with_data),
         }))
     }
 
@@ -712,8 +727,13 @@ fn finish_archive(tmp: &Path, path: &Path, others: &mut [(&str, Opened<'_>)]) ->
             io::Error::other("the weights file is shorter than its zip header"),
         )
     })?;
-    let crc =
-        file_bytes::file_crc32(&File::open(tmp).at(path)?, WEIGHTS_DATA_START, size).at(path)?;
+    let crc = file_bytes::file_crc32(
+        &File::open(tmp).at(path)?,
+        WEIGHTS_DATA_START,
+        size,
+        &Progress::off(),
+    )
+    .at(path)?;
     let mut members = vec![Written {
         name: WEIGHTS_H5.to_string(),
         crc,

@@ -127,8 +127,6 @@ def load_model(
     default) as ``KERASAFE_PROGRESS`` says, else only when stderr is a terminal and the job moves
     at least 1 GiB.
     """
-    from . import registry
-
     path = os.fspath(filepath)
     source: str | _core.MemoryFile = path
     if _remote.is_remote(path):
@@ -139,11 +137,18 @@ def load_model(
             # reads as files; NotFoundError again when there are none.
             with _remote.reading(path, storage_options) as local:
                 return load_model(local, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode, progress=progress)
+    return load_source(source, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode, progress=progress)
+
+
+def load_source(source: str | _core.MemoryFile, *, custom_objects: Any, compile: bool, safe_mode: bool, progress: bool | None) -> Any:
+    """:func:`load_model` of a local path or of a file already fetched into memory."""
+    from . import registry
+
     kind = detect_format(source)
     # Before anything is deserialized: refuse references to code outside Keras and the registry,
     # and name every custom object nobody provided, at once.
     custom_objects = registry.preflight_file(source, custom_objects, safe_mode)
-    with _progress.task(progress, _progress.describe("loading", path), lambda: _progress.path_bytes(source)):
+    with _progress.task(progress, _progress.describe("loading", str(source)), lambda: _progress.path_bytes(source)):
         return _load_model(source, kind, custom_objects, compile, safe_mode)
 
 

@@ -329,8 +329,9 @@ def load_artifact(
     load, and rerun the stored reference input (``check_outputs``). Returns the Keras model.
 
     ``path_or_root`` is a version directory, or a root when ``name`` is given; either may be an
-    object-storage URL (the version is downloaded to a temporary directory, every file checked
-    against the manifest while it streams in, and removed after loading). For the ``weights``
+    object-storage URL: every file is checked against the manifest as it streams in; a ``.keras``
+    or ``.h5`` model file is read in memory, the version's other files (or a SavedModel or
+    checkpoint's) go to a temporary directory removed after loading. For the ``weights``
     format, pass ``model`` to load into a model built from code (else the stored architecture is
     rebuilt).
 
@@ -340,22 +341,37 @@ def load_artifact(
     """
     location = _resolve(path_or_root, name, format, version, storage_options)
     if isinstance(location, str):
+        native, opts = _remote.native(), _remote.options(storage_options)
+        fmt = json.loads(native.remote_read_metadata(location, opts)).get("format") or format
         with _remote.scratch() as tmp:
-            # The download checks every file's size and SHA-256 against the manifest.
-            _remote.native().remote_download_version(location, str(tmp), _remote.options(storage_options))
+            # The download checks every file's size and SHA-256 against the manifest. A .keras or
+            # .h5 model file stays in memory (no temporary copy); the small files land in tmp.
+            if fmt in ("keras", "h5"):
+                _, model_file = native.remote_download_version_keeping(location, str(tmp), _formats.MODEL_FILES[fmt], opts)
+                return _load_artifact(tmp, format, custom_objects, False, check_outputs, model, model_file=model_file, progress=progress)
+            native.remote_download_version(location, str(tmp), opts)
             return load_artifact(tmp, format=format, custom_objects=custom_objects, verify=False, check_outputs=check_outputs, model=model, progress=progress)
     with _progress.task(progress, _progress.describe("loading", location), lambda: _progress.path_bytes(location)):
         return _load_artifact(location, format, custom_objects, verify, check_outputs, model)
 
 
-def _load_artifact(directory: Path, format: str | None, custom_objects: Mapping[str, Any] | None, verify: bool, check_outputs: bool, model: Any) -> Any:
+def _load_artifact(
+    directory: Path, format: str | None, custom_objects: Mapping[str, Any] | None, verify: bool, check_outputs: bool, model: Any, model_file: Any = None, progress: bool | None = None
+) -> Any:
+    """Load the version in ``directory``; ``model_file`` (a fetched ``MemoryFile``) stands in for
+    its model file, which is then not in the directory."""
     metadata = json.loads(_core.store_read_metadata(os.fspath(directory)))
     fmt = metadata.get("format") or format
     if fmt not in FORMATS:
         raise FormatError(f"{directory}/metadata.json: unknown format {fmt!r}")
     if verify:
         _core.store_verify_strict(os.fspath(directory), progress=_progress.current())
-    loaded = _formats.load_from(fmt, directory, custom_objects=custom_objects, compile=True, model=model)
+    if model_file is not None:
+        from . import api
+
+        loaded = api.load_source(model_file, custom_objects=custom_objects, compile=True, safe_mode=True, progress=progress)
+    else:
+        loaded = _formats.load_from(fmt, directory, custom_objects=custom_objects, compile=True, model=model)
     if check_outputs:
         comparison, _ = _check_reference(loaded, directory, metadata)
         comparison.raise_if_failed(f"{directory}: outputs of the loaded model")

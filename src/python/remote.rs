@@ -174,6 +174,29 @@ fn remote_download_version(
     })?)
 }
 
+/// [`remote_download_version`], except that the file `in_memory` (the model) comes back as a
+/// `MemoryFile`, checked against the manifest, instead of being written: `(metadata, file)`.
+#[pyfunction]
+#[pyo3(signature = (url, local_dir, in_memory, options=None))]
+fn remote_download_version_keeping(
+    py: Python<'_>,
+    url: String,
+    local_dir: PathBuf,
+    in_memory: String,
+    options: Options,
+) -> PyResult<(String, MemoryFile)> {
+    let o = opts(options);
+    let name = format!("{}/{in_memory}", url.trim_end_matches('/'));
+    let (meta, kept) = run(py, || {
+        versions::download_keeping(&Remote::open(&url, &o)?, &local_dir, Some(&in_memory))
+    })?;
+    let bytes = kept.unwrap_or_default();
+    Ok((
+        json(&meta)?,
+        MemoryFile::new(name, FileBytes::from_vec(bytes)),
+    ))
+}
+
 #[pyfunction]
 #[pyo3(signature = (root, name, format, keep_last, options=None))]
 fn remote_prune(
@@ -260,6 +283,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(remote_read_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(remote_verify, m)?)?;
     m.add_function(wrap_pyfunction!(remote_download_version, m)?)?;
+    m.add_function(wrap_pyfunction!(remote_download_version_keeping, m)?)?;
     m.add_function(wrap_pyfunction!(remote_prune, m)?)?;
     Ok(())
 }

@@ -499,28 +499,26 @@ impl Remote {
                 Ok(true)
             })
             .await?;
-            if let Some(w) = want {
-                let sha = crate::store::manifest::hex(&hasher.finalize());
-                if size != w.size || sha != w.sha256 {
-                    let detail = if size != w.size {
-                        format!("size differs from the manifest's {} bytes", w.size)
-                    } else {
-                        format!("sha256 {sha}, manifest says {}", w.sha256)
-                    };
-                    return Err(Error::Checksum {
-                        at: crate::error::Location(Some(PathBuf::from(&url))),
-                        what: format!("object {url}"),
-                        detail,
-                    });
-                }
+            match want {
+                Some(w) => check_against(&url, size, &hasher.finalize(), w),
+                None => Ok(()),
             }
-            Ok(())
         }
         .await;
         if result.is_err() {
             let _ = std::fs::remove_file(local);
         }
         result
+    }
+
+    /// The object at `rel`, whole in memory, checked against its manifest entry `want` (size
+    /// and SHA-256) before it is returned.
+    pub fn fetch_checked(&self, rel: &str, want: &FileEntry) -> Result<Vec<u8>> {
+        let key = self.key(rel)?;
+        let url = self.url_of(&key);
+        let bytes = block_on(self.read_all(&key, &url, u64::MAX))??;
+        check_against(&url, bytes.len() as u64, &Sha256::digest(&bytes), want)?;
+        Ok(bytes)
     }
 
     /// Size and SHA-256 of the object at `rel`, streamed.
@@ -663,6 +661,24 @@ pub fn download(url: &str, local: &Path, options: &[(String, String)]) -> Result
         .collect::<Result<Vec<_>>>()?;
     remote.download_files(&jobs)?;
     Ok(Downloaded::Dir)
+}
+
+/// A checksum error naming `url` when `size` and `sha256` differ from the manifest's entry.
+fn check_against(url: &str, size: u64, sha256: &[u8], want: &FileEntry) -> Result<()> {
+    let sha = crate::store::manifest::hex(sha256);
+    if size == want.size && sha == want.sha256 {
+        return Ok(());
+    }
+    let detail = if size != want.size {
+        format!("size differs from the manifest's {} bytes", want.size)
+    } else {
+        format!("sha256 {sha}, manifest says {}", want.sha256)
+    };
+    Err(Error::Checksum {
+        at: crate::error::Location(Some(PathBuf::from(url))),
+        what: format!("object {url}"),
+        detail,
+    })
 }
 
 /// The object at `url`, whole, in memory: one streamed GET, as [`download`] makes for a file,

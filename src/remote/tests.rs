@@ -132,6 +132,33 @@ fn downloads_check_every_file_against_the_manifest() {
 }
 
 #[test]
+fn a_kept_model_file_comes_back_in_memory_checked() {
+    let root = remote();
+    let src = staged(&[("model.keras", b"model bytes"), ("reference/x", b"ref")]);
+    versions::publish(&root, "m", "keras", None, src.path(), json!({})).unwrap();
+    let dir = root.join("m/keras/v1").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (_, kept) = versions::download_keeping(&dir, out.path(), Some("model.keras")).unwrap();
+    assert_eq!(kept.as_deref(), Some(&b"model bytes"[..]));
+    assert!(!out.path().join("model.keras").exists());
+    assert_eq!(
+        std::fs::read(out.path().join("reference/x")).unwrap(),
+        b"ref"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let err = versions::download_keeping(&dir, out.path(), Some("nope")).unwrap_err();
+    assert!(matches!(err, Error::Format { .. }), "{err}");
+    dir.put("model.keras", b"MODEL BYTES".to_vec()).unwrap();
+    let err = versions::download_keeping(&dir, out.path(), Some("model.keras")).unwrap_err();
+    assert!(matches!(err, Error::Checksum { .. }), "{err}");
+    dir.put("model.keras", b"longer model bytes".to_vec())
+        .unwrap();
+    let err = versions::download_keeping(&dir, out.path(), Some("model.keras")).unwrap_err();
+    assert!(err.to_string().contains("size differs"), "{err}");
+}
+
+#[test]
 fn hostile_manifest_keys_are_refused_before_any_download() {
     let root = remote();
     let meta = json!({"manifest": {"files": {"../evil": {"size": 1, "sha256": "00"}}}});

@@ -296,11 +296,32 @@ pub fn verify(dir: &Remote) -> Result<VerifyReport> {
 /// checked against its size and SHA-256 while it streams in, then `metadata.json`. A damaged or
 /// missing object is an error and leaves `local_dir` without `metadata.json`.
 pub fn download(dir: &Remote, local_dir: &Path) -> Result<Value> {
+    download_keeping(dir, local_dir, None).map(|(meta, _)| meta)
+}
+
+/// [`download`], except that the file `in_memory` (a model file) is fetched into memory, checked
+/// against the manifest like the others, and returned instead of written: the version's other
+/// files (reference data, configs) are small, the model is not.
+pub fn download_keeping(
+    dir: &Remote,
+    local_dir: &Path,
+    in_memory: Option<&str>,
+) -> Result<(Value, Option<Vec<u8>>)> {
     let meta = read_metadata(dir)?;
     let manifest = manifest_of(dir, &meta)?;
+    let kept = match in_memory {
+        Some(rel) => {
+            let want = manifest.files.get(rel).ok_or_else(|| {
+                Error::format_in(dir.url(), format!("{METADATA_FILE} lists no file {rel:?}"))
+            })?;
+            Some(dir.fetch_checked(rel, want)?)
+        }
+        None => None,
+    };
     let jobs: Vec<(String, PathBuf, Option<FileEntry>)> = manifest
         .files
         .iter()
+        .filter(|(rel, _)| Some(rel.as_str()) != in_memory)
         .map(|(rel, entry)| {
             let local = safe_join(local_dir, rel).expect("manifest keys were checked");
             (rel.clone(), local, Some(entry.clone()))
@@ -308,7 +329,7 @@ pub fn download(dir: &Remote, local_dir: &Path) -> Result<Value> {
         .collect();
     dir.download_files(&jobs)?;
     metadata::write(local_dir, &meta)?;
-    Ok(meta)
+    Ok((meta, kept))
 }
 
 /// Committed versions of `name` (in `format`, or every format), sorted by version then format.

@@ -459,3 +459,29 @@ def test_keras_archives_with_assets_load_from_object_storage(s3_root, s3_client)
     loaded = kerasafe.load_model(url)
     words = np.array([["c"], ["a"], ["zz"]])
     np.testing.assert_array_equal(loaded(words).numpy(), model(words).numpy())
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_artifact_model_files_load_in_memory(s3_root, tutorial_model, monkeypatch, fmt: str):
+    """load_artifact of a .keras / .h5 version keeps the model file in memory: only the version's
+    small files (reference data) reach the scratch directory."""
+    from kerasafe import _remote
+
+    root, _ = s3_root
+    kerasafe.save_artifact(tutorial_model, root, name="mem", format=fmt)
+    seen: list[set[str]] = []
+    real_scratch = _remote.scratch
+
+    @contextmanager
+    def watched():
+        with real_scratch() as tmp:
+            yield tmp
+            seen.append({p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()})
+
+    monkeypatch.setattr(_remote, "scratch", watched)
+    loaded = kerasafe.load_artifact(root, name="mem", format=fmt)
+    np.testing.assert_allclose(loaded(X).numpy(), tutorial_model(X).numpy(), atol=1e-6)
+    assert seen, "the scratch directory was not used for the small files"
+    model_file = {"keras": "model.keras", "h5": "model.h5"}[fmt]
+    assert all(model_file not in files for files in seen), seen
+    assert any(f.startswith("reference") for files in seen for f in files), seen

@@ -485,24 +485,9 @@ impl Remote {
             std::fs::create_dir_all(parent).at(parent)?;
         }
         let result = async {
-            let got = self.get(&key, &url).await?;
             let mut file = File::create(local).at(local)?;
-            let mut hasher = Sha256::new();
-            let mut seen = 0u64;
-            let size = each_chunk(got, &url, |chunk| {
-                seen += chunk.len() as u64;
-                if want.is_some_and(|w| seen > w.size) {
-                    return Ok(false); // bigger than the manifest says: report below, stop downloading
-                }
-                hasher.update(chunk);
-                file.write_all(chunk).at(local)?;
-                Ok(true)
-            })
-            .await?;
-            match want {
-                Some(w) => check_against(&url, size, &hasher.finalize(), w),
-                None => Ok(()),
-            }
+            self.get_checked(&key, &url, want, |chunk| file.write_all(chunk).at(local))
+                .await
         }
         .await;
         if result.is_err() {
@@ -516,9 +501,41 @@ impl Remote {
     pub fn fetch_checked(&self, rel: &str, want: &FileEntry) -> Result<Vec<u8>> {
         let key = self.key(rel)?;
         let url = self.url_of(&key);
-        let bytes = block_on(self.read_all(&key, &url, u64::MAX))??;
-        check_against(&url, bytes.len() as u64, &Sha256::digest(&bytes), want)?;
-        Ok(bytes)
+        let mut out = Vec::new();
+        reserve(&mut out, want.size, &url)?;
+        block_on(self.get_checked(&key, &url, Some(want), |chunk| {
+            out.extend_from_slice(chunk);
+            Ok(())
+        }))??;
+        Ok(out)
+    }
+
+    /// Stream the object at `key` into `sink`, hashing it on the way, and check it against
+    /// `want`: a download stops as soon as it runs past the manifest's size. Errors name `url`.
+    async fn get_checked(
+        &self,
+        key: &Key,
+        url: &str,
+        want: Option<&FileEntry>,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let got = self.get(key, url).await?;
+        let mut hasher = Sha256::new();
+        let mut seen = 0u64;
+        let size = each_chunk(got, url, |chunk| {
+            seen += chunk.len() as u64;
+            if want.is_some_and(|w| seen > w.size) {
+                return Ok(false); // bigger than the manifest says: report below, stop downloading
+            }
+            hasher.update(chunk);
+            sink(chunk)?;
+            Ok(true)
+        })
+        .await?;
+        match want {
+            Some(w) => check_against(url, size, &hasher.finalize(), w),
+            None => Ok(()),
+        }
     }
 
     /// Size and SHA-256 of the object at `rel`, streamed.

@@ -101,21 +101,11 @@ impl std::fmt::Debug for FileBytes {
 pub fn zip_crc32(bytes: &[u8], progress: &Progress) -> u32 {
     use rayon::prelude::*;
     const PIECE: usize = 16 << 20;
-    bytes
+    let hashers = bytes
         .par_chunks(PIECE)
-        .map(|piece| {
-            let mut h = crc32fast::Hasher::new();
-            h.update(piece);
-            progress.advance(piece.len() as u64);
-            h
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .reduce(|mut a, b| {
-            a.combine(&b);
-            a
-        })
-        .map_or(0, |h| h.finalize())
+        .map(|piece| piece_crc(piece, progress))
+        .collect::<Vec<_>>();
+    combined(hashers)
 }
 
 /// [`zip_crc32`] of the `len` bytes of `file` from `start`, read in pieces (a mapping would
@@ -130,19 +120,29 @@ pub fn file_crc32(file: &File, start: u64, len: u64, progress: &Progress) -> io:
             let at = i * PIECE;
             buf.resize((len - at).min(PIECE) as usize, 0);
             ReadAt::read_exact_at(file, buf, start + at)?;
-            let mut h = crc32fast::Hasher::new();
-            h.update(buf);
-            progress.advance(buf.len() as u64);
-            Ok(h)
+            Ok(piece_crc(buf, progress))
         })
         .collect::<io::Result<Vec<_>>>()?;
-    Ok(hashers
+    Ok(combined(hashers))
+}
+
+/// The CRC state of one piece, counted as progress.
+fn piece_crc(piece: &[u8], progress: &Progress) -> crc32fast::Hasher {
+    let mut h = crc32fast::Hasher::new();
+    h.update(piece);
+    progress.advance(piece.len() as u64);
+    h
+}
+
+/// The CRC of the pieces' concatenation, in order.
+fn combined(pieces: Vec<crc32fast::Hasher>) -> u32 {
+    pieces
         .into_iter()
         .reduce(|mut a, b| {
             a.combine(&b);
             a
         })
-        .map_or(0, |h| h.finalize()))
+        .map_or(0, |h| h.finalize())
 }
 
 #[cfg(test)]

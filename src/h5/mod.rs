@@ -506,6 +506,12 @@ fn signature_offsets(len: u64) -> impl Iterator<Item = u64> {
         .take_while(move |&o| o.saturating_add(8) <= len)
 }
 
+/// Whether libhdf5 looks for a superblock at byte `at` of a file (one of [`signature_offsets`]):
+/// an HDF5 file starting there opens as the whole file, what lies before being its user block.
+pub fn may_hold_superblock(at: u64) -> bool {
+    at == 0 || (at >= 512 && at.is_power_of_two())
+}
+
 /// Where the HDF5 signature is in `file` (of length `len`), if anywhere.
 fn find_signature(file: &(impl ReadAt + ?Sized), len: u64) -> std::io::Result<Option<u64>> {
     let mut buf = [0u8; 8];

@@ -497,10 +497,8 @@ impl KerasArchive {
         // An archive on disk whose weights start where libhdf5 looks for a superblock behind a
         // user block (ours do: byte 512) is read through the file itself, not the mapping, so
         // the weights are not counted as this process's memory next to the arrays read.
-        let through_file = self.bytes.is_mapped()
-            && info
-                .data_start
-                .is_some_and(|at| at >= 512 && at.is_power_of_two());
+        let through_file =
+            self.bytes.is_mapped() && info.data_start.is_some_and(h5::may_hold_superblock);
         let progress = Progress::current();
         progress.add_total(info.size);
         let crc = if through_file {
@@ -700,15 +698,8 @@ fn write_weights(
                 inner: io::BufWriter::with_capacity(1 << 20, &mut out),
                 progress: &progress,
             };
-            let copied = io::copy(&mut (&f).take(len), &mut counted).at(p)?;
-            counted.flush().at(path)?;
-            if copied != len {
-                return Err(Error::io(
-                    p,
-                    io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
-                ));
-            }
-            Ok(())
+            copy_exact(&f, len, &mut counted, p)?;
+            counted.flush().at(path)
         }
         (WeightsSource::File(p), None) => Err(Error::invalid(format!(
             "weights file {} was not opened",
@@ -759,16 +750,10 @@ fn finish_archive(tmp: &Path, path: &Path, others: &mut [(&str, Opened<'_>)]) ->
     for (name, src) in others.iter_mut() {
         // Headers come first and hold the CRC: a file member is read twice (assets are small).
         let (crc, size) = match src {
-            Opened::Bytes(b) => (crc32(b), b.len() as u64),
+            Opened::Bytes(b) => (crc32fast::hash(b), b.len() as u64),
             Opened::File(f, len, p) => {
                 let mut h = crc32fast::Hasher::new();
-                let n = io::copy(&mut (&*f).take(*len), &mut HashWriter(&mut h)).at(*p)?;
-                if n != *len {
-                    return Err(Error::io(
-                        *p,
-                        io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while reading"),
-                    ));
-                }
+                copy_exact(f, *len, &mut HashWriter(&mut h), p)?;
                 f.seek(SeekFrom::Start(0)).at(*p)?;
                 (h.finalize(), *len)
             }
@@ -787,14 +772,7 @@ fn finish_archive(tmp: &Path, path: &Path, others: &mut [(&str, Opened<'_>)]) ->
         };
         match src {
             Opened::Bytes(b) => counted.write_all(b).at(path)?,
-            Opened::File(f, len, p) => {
-                if io::copy(&mut (&*f).take(*len), &mut counted).at(*p)? != *len {
-                    return Err(Error::io(
-                        *p,
-                        io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
-                    ));
-                }
-            }
+            Opened::File(f, len, p) => copy_exact(f, *len, &mut counted, p)?,
         }
         at += header.len() as u64 + size;
         members.push(member);
@@ -803,10 +781,16 @@ fn finish_archive(tmp: &Path, path: &Path, others: &mut [(&str, Opened<'_>)]) ->
     w.flush().at(path)
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(bytes);
-    h.finalize()
+/// Copy exactly `len` bytes of `f` (the file at `p`) into `out`; a file that has shrunk since it
+/// was measured is an error.
+fn copy_exact(f: &File, len: u64, out: &mut impl Write, p: &Path) -> Result<()> {
+    if io::copy(&mut f.take(len), out).at(p)? != len {
+        return Err(Error::io(
+            p,
+            io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while copying"),
+        ));
+    }
+    Ok(())
 }
 
 /// A writer that only feeds a CRC.

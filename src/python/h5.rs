@@ -315,11 +315,10 @@ fn keras_archive_read<'py>(
     weights: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let input = path.input();
-    let read_weights = weights;
-    let (config, metadata, weights, assets) = run_counted(py, progress, || {
+    let (config, metadata, tree, assets) = run_counted(py, progress, || {
         let archive = open_archive(&input)?;
-        let weights = match archive.weights_member() {
-            Some(_) if !read_weights => None,
+        let tree = match archive.weights_member() {
+            Some(_) if !weights => None,
             Some(_) if values => Some(archive.read_weights()?),
             Some(_) => Some(archive.read_weights_structure()?),
             None => None,
@@ -328,15 +327,15 @@ fn keras_archive_read<'py>(
         Ok((
             archive.config_json.clone(),
             archive.metadata_json.clone(),
-            weights,
+            tree,
             assets,
         ))
     })?;
-    let weights = match weights {
+    let tree = match tree {
         Some(g) => group_to_py(py, g)?,
         None => py.None().into_bound(py),
     };
-    Ok((config, metadata, weights, assets)
+    Ok((config, metadata, tree, assets)
         .into_pyobject(py)?
         .into_any())
 }

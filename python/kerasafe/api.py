@@ -148,7 +148,7 @@ def load_source(source: str | _core.MemoryFile, *, custom_objects: Any, compile:
     # Before anything is deserialized: refuse references to code outside Keras and the registry,
     # and name every custom object nobody provided, at once.
     custom_objects = registry.preflight_file(source, custom_objects, safe_mode)
-    with _progress.task(progress, _progress.describe("loading", str(source)), lambda: _progress.path_bytes(source)):
+    with _progress.task(progress, _progress.describe("loading", _remote.name_of(source)), lambda: _progress.path_bytes(source)):
         return _load_model(source, kind, custom_objects, compile, safe_mode)
 
 

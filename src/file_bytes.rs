@@ -8,12 +8,12 @@ use std::fs::File;
 use std::io;
 use std::ops::Deref;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::progress::Progress;
 
 /// Positional reads, from a file or from bytes in memory.
@@ -97,10 +97,110 @@ impl std::fmt::Debug for FileBytes {
     }
 }
 
+/// Bytes per piece of the parallel passes below: large enough that one pread or one CRC call
+/// dominates the scheduling, small enough to spread a 100 MB tensor over the cores.
+const PIECE: usize = 16 << 20;
+
+/// Fill `buf` from `source` at `offset`, in pieces read in parallel; each counts as progress.
+pub fn read_exact_parallel(
+    source: &(impl ReadAt + ?Sized),
+    buf: &mut [u8],
+    offset: u64,
+    progress: &Progress,
+) -> io::Result<()> {
+    use rayon::prelude::*;
+    buf.par_chunks_mut(PIECE)
+        .enumerate()
+        .try_for_each(|(i, piece)| {
+            progress.read_exact_at(source, piece, offset + (i * PIECE) as u64)
+        })
+}
+
+/// A file kept open (or bytes held in memory) from which byte ranges are read on demand: the
+/// values of datasets a reader deferred ([`crate::h5::Values::Defer`]), read one at a time as
+/// a loader assigns them, so that no more than one is held at once.
+///
+/// An open file keeps reading the bytes it was opened on even if a new file is renamed over
+/// its path meanwhile.
+pub struct RangeSource {
+    name: PathBuf,
+    len: u64,
+    backing: RangeBacking,
+}
+
+enum RangeBacking {
+    File(File),
+    Bytes(FileBytes),
+}
+
+impl RangeSource {
+    /// The file at `path`, opened now.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).at(path)?;
+        let len = file.metadata().at(path)?.len();
+        Ok(Self {
+            name: path.to_path_buf(),
+            len,
+            backing: RangeBacking::File(file),
+        })
+    }
+
+    /// Bytes already held (a fetched object); `name` names them in messages.
+    pub fn bytes(name: &Path, bytes: FileBytes) -> Self {
+        Self {
+            name: name.to_path_buf(),
+            len: bytes.len() as u64,
+            backing: RangeBacking::Bytes(bytes),
+        }
+    }
+
+    /// Bytes in the source.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the source holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the `len` bytes from `offset` lie inside the source; if not, a format error
+    /// naming it (the offsets come from a file).
+    pub fn check_range(&self, offset: u64, len: u64) -> Result<()> {
+        if offset.checked_add(len).is_none_or(|end| end > self.len) {
+            return Err(Error::format_in(
+                &self.name,
+                format!(
+                    "{len} bytes at offset {offset} reach past the end ({} bytes)",
+                    self.len
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fill `buf` with the bytes from `offset` ([`Self::check_range`] first), counting them
+    /// as progress.
+    pub fn read(&self, buf: &mut [u8], offset: u64, progress: &Progress) -> Result<()> {
+        self.check_range(offset, buf.len() as u64)?;
+        let end = offset + buf.len() as u64;
+        match &self.backing {
+            RangeBacking::File(f) => read_exact_parallel(f, buf, offset, progress),
+            RangeBacking::Bytes(b) => read_exact_parallel(&**b, buf, offset, progress),
+        }
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => Error::format_in(
+                &self.name,
+                format!("the file ends before byte {end}: it was cut short while being read"),
+            ),
+            _ => Error::io(&self.name, e),
+        })
+    }
+}
+
 /// CRC-32 (zip's) of `bytes`, in parallel pieces combined; each piece counts as progress.
 pub fn zip_crc32(bytes: &[u8], progress: &Progress) -> u32 {
     use rayon::prelude::*;
-    const PIECE: usize = 16 << 20;
     let hashers = bytes
         .par_chunks(PIECE)
         .map(|piece| piece_crc(piece, progress))
@@ -112,13 +212,13 @@ pub fn zip_crc32(bytes: &[u8], progress: &Progress) -> u32 {
 /// count the whole file as the process's memory).
 pub fn file_crc32(file: &File, start: u64, len: u64, progress: &Progress) -> io::Result<u32> {
     use rayon::prelude::*;
-    const PIECE: u64 = 16 << 20;
-    let pieces = len.div_ceil(PIECE);
+    let piece_len = PIECE as u64;
+    let pieces = len.div_ceil(piece_len);
     let hashers = (0..pieces)
         .into_par_iter()
         .map_init(Vec::new, |buf, i| {
-            let at = i * PIECE;
-            buf.resize((len - at).min(PIECE) as usize, 0);
+            let at = i * piece_len;
+            buf.resize((len - at).min(piece_len) as usize, 0);
             ReadAt::read_exact_at(file, buf, start + at)?;
             Ok(piece_crc(buf, progress))
         })

@@ -567,3 +567,78 @@ fn our_archives_read_through_the_file_are_crc_checked_too() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn deferred_weights_are_read_by_offset_into_the_archive() {
+    use kerasafe::file_bytes::{FileBytes, RangeSource};
+    use kerasafe::progress::Progress;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big.keras");
+    let mut tree = weights();
+    let big: Vec<u8> = (0..(h5::DEFER_MIN as usize * 4))
+        .flat_map(|i| (i as f32).to_le_bytes())
+        .collect();
+    let n = big.len() as u64 / 4;
+    tree.insert_path(
+        "layers/dense/vars/1",
+        H5Node::Dataset(H5Dataset::from_tensor(Tensor {
+            dtype: DType::F32,
+            shape: vec![n],
+            data: TensorData::Bytes(Cow::Owned(big.clone())),
+        })),
+    )
+    .unwrap();
+    write_archive(&path, CONFIG, METADATA, WeightsSource::Tree(&tree), &[]).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let check = |deferred: H5Group<'static>, source: &RangeSource| {
+        let Some(H5Node::Dataset(d)) = deferred.get_path("layers/dense/vars/1") else {
+            panic!("no dataset");
+        };
+        assert!(d.data.is_none());
+        let at = d.storage.as_ref().unwrap().raw_offset.unwrap();
+        let mut buf = vec![0; big.len()];
+        source.read(&mut buf, at, &Progress::current()).unwrap();
+        assert_eq!(buf, big);
+        // The small kernel came with the tree.
+        assert!(
+            matches!(deferred.get_path("layers/dense/vars/0"), Some(H5Node::Dataset(d)) if d.data.is_some())
+        );
+    };
+    // Ours, read through the file; the same bytes in memory, through libhdf5's image driver.
+    let on_disk = read_archive(&path).unwrap();
+    check(
+        on_disk.read_weights_deferred().unwrap(),
+        &RangeSource::open(&path).unwrap(),
+    );
+    let name = Path::new("s3://bucket/big.keras");
+    let in_memory =
+        keras_zip::read_archive_bytes(name, FileBytes::from_vec(bytes.clone())).unwrap();
+    check(
+        in_memory.read_weights_deferred().unwrap(),
+        &RangeSource::bytes(name, FileBytes::from_vec(bytes)),
+    );
+    // A compressed weights member has no bytes to point into: every value comes with the tree.
+    let deflated = tmp.path().join("deflated.keras");
+    let h5_path = tmp.path().join("w.h5");
+    h5::write_file(&h5_path, &tree).unwrap();
+    let mut zw = zip::ZipWriter::new(std::fs::File::create(&deflated).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (member, data) in [
+        ("config.json", CONFIG.as_bytes().to_vec()),
+        ("model.weights.h5", std::fs::read(&h5_path).unwrap()),
+    ] {
+        zw.start_file(member, opts).unwrap();
+        zw.write_all(&data).unwrap();
+    }
+    zw.finish().unwrap();
+    let read = read_archive(&deflated)
+        .unwrap()
+        .read_weights_deferred()
+        .unwrap();
+    read.walk_datasets(|p, d| {
+        assert!(d.data.is_some(), "{p}");
+        assert_eq!(d.storage.as_ref().unwrap().raw_offset, None, "{p}");
+    });
+}

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use kerasafe::h5::{
-    self, array_split, keras_chunk_count, AttrValue, H5Dataset, H5Group, H5Node,
+    self, array_split, keras_chunk_count, AttrValue, H5Dataset, H5Group, H5Node, Values, DEFER_MIN,
     HDF5_OBJECT_HEADER_LIMIT,
 };
 use kerasafe::{DType, Error, Tensor, TensorData};
@@ -604,7 +604,7 @@ fn images_in_memory_read_like_files() {
     let bytes = std::fs::read(&path).unwrap();
     let name = Path::new("in-memory.h5");
     let mut from_file = h5::read_file(&path).unwrap();
-    let mut from_image = h5::read_image(name, &bytes, true).unwrap();
+    let mut from_image = h5::read_image(name, &bytes, Values::All).unwrap();
     strip(&mut from_file);
     strip(&mut from_image);
     assert_eq!(from_image, from_file);
@@ -612,7 +612,7 @@ fn images_in_memory_read_like_files() {
         from_image.get_path("big/values"),
         Some(H5Node::Dataset(d)) if matches!(&d.data, Some(TensorData::Bytes(b)) if b.len() == 2_400_000)
     ));
-    let structure = h5::read_image(name, &bytes, false).unwrap();
+    let structure = h5::read_image(name, &bytes, Values::Skip).unwrap();
     assert!(matches!(
         structure.get_path("big/values"),
         Some(H5Node::Dataset(d)) if d.data.is_none()
@@ -620,17 +620,100 @@ fn images_in_memory_read_like_files() {
     // The same image twice at once (libhdf5 tells open files apart by name).
     std::thread::scope(|s| {
         for _ in 0..2 {
-            s.spawn(|| h5::read_image(name, &bytes, true).unwrap());
+            s.spawn(|| h5::read_image(name, &bytes, Values::All).unwrap());
         }
     });
     for cut in [0, 8, 96, 800, bytes.len() / 2, bytes.len() - 1] {
-        match h5::read_image(name, &bytes[..cut], true) {
+        match h5::read_image(name, &bytes[..cut], Values::All) {
             Err(Error::Format { at, .. }) => assert_eq!(at.0.as_deref(), Some(name)),
             other => panic!("cut at {cut}: {other:?}"),
         }
     }
-    match h5::read_image(name, b"PK\x03\x04 and then some", true) {
+    match h5::read_image(name, b"PK\x03\x04 and then some", Values::All) {
         Err(Error::Format { msg, .. }) => assert!(msg.contains("zip archive"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn deferred_values_are_left_in_the_file_and_read_by_offset() {
+    use kerasafe::file_bytes::{FileBytes, RangeSource};
+    use kerasafe::progress::Progress;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("m.h5");
+    let mut tree = sample();
+    let big: Vec<f32> = (0..(DEFER_MIN as usize)).map(|i| i as f32 - 7.25).collect();
+    tree.insert_path(
+        "big/values",
+        dataset(DType::F32, &[big.len() as u64], le(&big, f32::to_le_bytes)),
+    )
+    .unwrap();
+    h5::write_file(&path, &tree).unwrap();
+    let all = h5::read_file(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let name = Path::new("in-memory.h5");
+    let from_file = h5::read_file_with(&path, Values::Deferred).unwrap();
+    let from_image = h5::read_image(name, &bytes, Values::Deferred).unwrap();
+    assert_eq!(from_file, from_image);
+    let sources = [
+        RangeSource::open(&path).unwrap(),
+        RangeSource::bytes(name, FileBytes::from_vec(bytes.clone())),
+    ];
+    let mut deferred = 0;
+    all.walk_datasets(|p, want| {
+        let Some(H5Node::Dataset(got)) = from_file.get_path(p) else {
+            panic!("{p} missing");
+        };
+        let stored = want.storage.as_ref().unwrap().stored_bytes;
+        if got.data.is_some() {
+            assert!(
+                stored < DEFER_MIN || got.dtype == DType::String,
+                "{p} was not deferred"
+            );
+            assert_eq!(got.data, want.data, "{p}");
+            return;
+        }
+        deferred += 1;
+        let at = got
+            .storage
+            .as_ref()
+            .unwrap()
+            .raw_offset
+            .expect("a deferred dataset has an offset");
+        let Some(TensorData::Bytes(want_bytes)) = &want.data else {
+            panic!("{p}: no bytes");
+        };
+        for source in &sources {
+            let mut buf = vec![0; want_bytes.len()];
+            source.read(&mut buf, at, &Progress::current()).unwrap();
+            assert_eq!(&buf[..], &want_bytes[..], "{p}");
+        }
+    });
+    assert_eq!(deferred, 1);
+    // Ranges past the end name the source and read nothing.
+    let len = sources[0].len();
+    for source in &sources {
+        match source.read(&mut [0; 8], len - 4, &Progress::current()) {
+            Err(Error::Format { at, msg }) => {
+                assert!(at.0.is_some());
+                assert!(msg.contains("past the end"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(source.check_range(u64::MAX, 2).is_err());
+        assert!(source.check_range(len, 0).is_ok());
+    }
+    // A file cut short after it was opened: the read fails with an error naming it.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let mut buf = vec![0; 16];
+    match sources[0].read(&mut buf, len - 16, &Progress::current()) {
+        Err(Error::Format { msg, .. }) => assert!(msg.contains("cut short"), "{msg}"),
         other => panic!("{other:?}"),
     }
 }

@@ -229,7 +229,27 @@ pub struct StorageInfo {
     pub stored_bytes: u64,
     /// Number of filters (compression, shuffle, checksums) in the pipeline.
     pub filters: u32,
+    /// Where the values start in the file when they can be read from it as they are:
+    /// contiguous, unfiltered, in memory byte order (little-endian), not bool, and inside the
+    /// file. What [`Values::Deferred`] reads leave to the caller.
+    pub raw_offset: Option<u64>,
 }
+
+/// Which dataset values a read fills in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// None: names, attributes, dtypes, shapes and storage details only.
+    Skip,
+    /// Every dataset's.
+    All,
+    /// All but those of [`DEFER_MIN`] bytes or more that can be read straight from the file
+    /// (`storage.raw_offset` is set): those keep `data: None`, for the caller to read one at a
+    /// time as it needs them (a loader holds one value at a time, not the whole file).
+    Deferred,
+}
+
+/// The smallest dataset whose values a [`Values::Deferred`] read leaves in the file.
+pub const DEFER_MIN: u64 = 64 << 10;
 
 /// A dataset: a tensor plus attributes.
 #[derive(Debug, Clone, PartialEq)]
@@ -645,30 +665,36 @@ pub fn write_with_userblock(
 
 /// Read the whole file at `path`: groups, attributes and every dataset's values.
 pub fn read_file(path: &Path) -> Result<H5Group<'static>> {
+    read_file_with(path, Values::All)
+}
+
+/// The file at `path` with the dataset values `values` asks for ([`read_file`] reads all,
+/// [`read_structure`] none).
+pub fn read_file_with(path: &Path, values: Values) -> Result<H5Group<'static>> {
     let len = precheck(path)?;
     #[cfg(feature = "h5")]
     {
-        read::read_file(path, read::Input::File, len, true)
+        read::read_file(path, read::Input::File, len, values)
     }
     #[cfg(not(feature = "h5"))]
     {
-        let _ = len;
+        let _ = (len, values);
         Err(no_hdf5())
     }
 }
 
-/// [`read_file`] (or, without `with_data`, [`read_structure`]) for a whole file held in memory,
-/// read in place (no copy, no temporary file); `name` names it in messages.
-pub fn read_image(name: &Path, bytes: &[u8], with_data: bool) -> Result<H5Group<'static>> {
+/// [`read_file_with`] for a whole file held in memory, read in place (no copy, no temporary
+/// file); `name` names it in messages, and deferred values' offsets are into `bytes`.
+pub fn read_image(name: &Path, bytes: &[u8], values: Values) -> Result<H5Group<'static>> {
     let len = bytes.len() as u64;
     precheck_bytes(name, bytes, len, &bytes[..bytes.len().min(8)])?;
     #[cfg(feature = "h5")]
     {
-        read::read_file(name, read::Input::Image(bytes), len, with_data)
+        read::read_file(name, read::Input::Image(bytes), len, values)
     }
     #[cfg(not(feature = "h5"))]
     {
-        let _ = with_data;
+        let _ = values;
         Err(no_hdf5())
     }
 }
@@ -676,16 +702,7 @@ pub fn read_image(name: &Path, bytes: &[u8], with_data: bool) -> Result<H5Group<
 /// Read names, attributes, dtypes, shapes and storage details, but no dataset values (for
 /// `inspect`); datasets have `data: None`.
 pub fn read_structure(path: &Path) -> Result<H5Group<'static>> {
-    let len = precheck(path)?;
-    #[cfg(feature = "h5")]
-    {
-        read::read_file(path, read::Input::File, len, false)
-    }
-    #[cfg(not(feature = "h5"))]
-    {
-        let _ = len;
-        Err(no_hdf5())
-    }
+    read_file_with(path, Values::Skip)
 }
 
 #[cfg(not(feature = "h5"))]

@@ -27,7 +27,7 @@ use hdf5_sys::h5s::{
 use hdf5_sys::h5t::{self, H5T_class_t, H5T_cset_t, H5T_sign_t, H5T_str_t};
 
 use super::ffi::{self, Ctx, Id, Kind, Mode};
-use super::{AttrValue, Attrs, H5Dataset, H5Group, H5Node, StorageInfo};
+use super::{AttrValue, Attrs, H5Dataset, H5Group, H5Node, StorageInfo, Values, DEFER_MIN};
 use crate::error::{IoContext, Result};
 use crate::file_bytes::ReadAt;
 use crate::progress::Progress;
@@ -58,7 +58,7 @@ pub(super) fn read_file(
     path: &Path,
     input: Input<'_>,
     file_len: u64,
-    with_data: bool,
+    values: Values,
 ) -> Result<H5Group<'static>> {
     type Read = (H5Group<'static>, HashMap<String, u64>);
     let (cpath, image) = match input {
@@ -92,7 +92,7 @@ pub(super) fn read_file(
             ctx,
             file_len,
             vlen_disk_size,
-            with_data,
+            values,
             file_budget: file_len,
             inflate_budget: MAX_INFLATED,
             groups_seen: HashSet::new(),
@@ -189,7 +189,7 @@ struct Reader<'p> {
     file_len: u64,
     /// See [`vlen_disk_size`].
     vlen_disk_size: usize,
-    with_data: bool,
+    values: Values,
     /// Bytes of in-file (contiguous/compact) data and strings still allowed: the sum over all
     /// datasets of a well-formed file cannot exceed the file size.
     file_budget: u64,
@@ -653,16 +653,31 @@ impl Reader<'_> {
         let attrs = self.attrs(did, path)?;
         let (dtype, mem) = self.dataset_type(&ty, &attrs, &what)?;
 
-        // Large, contiguous, unfiltered, in memory byte order: read after the file is closed.
-        let raw = layout == "contiguous"
+        // Contiguous, unfiltered, in memory byte order and inside the file: readable as bytes
+        // (after the file is closed, or later by the caller).
+        let raw_offset = if layout == "contiguous"
             && offset != HADDR_UNDEF
             && filters == 0
             && dtype != DType::Bool
-            && stored_bytes >= RAW_READ_MIN
             // SAFETY: libhdf5 call on identifiers that are open (owned `Id`s or just returned and checked); no pointers are passed.
-            && matches!(&mem, Mem::Fixed(m) if unsafe { h5t::H5Tequal(ty.id(), m.id()) } > 0);
-        let data = if self.with_data {
-            Some(self.dataset_values(
+            && matches!(&mem, Mem::Fixed(m) if unsafe { h5t::H5Tequal(ty.id(), m.id()) } > 0)
+        {
+            let declared = byte_size(dtype, &shape).map_err(|e| e.in_file(self.ctx.path))?;
+            offset
+                .checked_add(declared)
+                .is_some_and(|end| end <= self.file_len)
+                .then_some(offset)
+        } else {
+            None
+        };
+        let data = match self.values {
+            Values::Skip => None,
+            Values::Deferred if raw_offset.is_some() && stored_bytes >= DEFER_MIN => {
+                let declared = byte_size(dtype, &shape).map_err(|e| e.in_file(self.ctx.path))?;
+                self.charge_file(declared, &what)?;
+                None
+            }
+            Values::All | Values::Deferred => Some(self.dataset_values(
                 did,
                 &space,
                 dtype,
@@ -672,12 +687,10 @@ impl Reader<'_> {
                     in_file: layout == "compact"
                         || (layout == "contiguous" && offset != HADDR_UNDEF),
                     stored_bytes,
-                    raw_offset: raw.then_some(offset),
+                    raw_offset: raw_offset.filter(|_| stored_bytes >= RAW_READ_MIN),
                 },
                 &what,
-            )?)
-        } else {
-            None
+            )?),
         };
         Ok(H5Dataset {
             dtype,
@@ -688,6 +701,7 @@ impl Reader<'_> {
                 layout,
                 stored_bytes,
                 filters,
+                raw_offset,
             }),
         })
     }
@@ -821,10 +835,7 @@ impl Reader<'_> {
                 self.ctx
                     .fail(format!("{what}: cannot allocate {n} bytes for its values"))
             })?;
-            if let Some(offset) = place.raw_offset.filter(|&o| {
-                o.checked_add(declared)
-                    .is_some_and(|end| end <= self.file_len)
-            }) {
+            if let Some(offset) = place.raw_offset {
                 buf.resize(n, 0);
                 self.progress.add_total(declared);
                 self.raw
@@ -925,7 +936,8 @@ struct DataPlace {
     in_file: bool,
     /// Bytes the values occupy in the file.
     stored_bytes: u64,
-    /// Where the bytes start, when they are to be read directly (see [`read_raw`]).
+    /// Where the bytes start, when they are to be read directly (see [`read_raw`]); checked to
+    /// lie inside the file.
     raw_offset: Option<u64>,
 }
 

@@ -34,7 +34,7 @@ use zip::CompressionMethod;
 use crate::error::{Error, IoContext, Location, Result};
 use crate::file_bytes::{self, FileBytes};
 use crate::fsutil;
-use crate::h5::{self, H5Group, HDF5_SIGNATURE};
+use crate::h5::{self, H5Group, H5Node, Values, HDF5_SIGNATURE};
 use crate::progress::{self, CountingWriter, Progress};
 
 /// The model config member.
@@ -472,18 +472,26 @@ impl KerasArchive {
 
     /// Read `model.weights.h5` completely.
     pub fn read_weights(&self) -> Result<H5Group<'static>> {
-        self.read_weights_member(true)
+        self.read_weights_member(Values::All)
     }
 
     /// Read the structure of `model.weights.h5` (names, attributes, dtypes, shapes; no values).
     pub fn read_weights_structure(&self) -> Result<H5Group<'static>> {
-        self.read_weights_member(false)
+        self.read_weights_member(Values::Skip)
+    }
+
+    /// [`Self::read_weights`], leaving large values in the archive ([`Values::Deferred`]): their
+    /// datasets' `storage.raw_offset` is where they start in the archive's file (or its bytes,
+    /// for an archive held in memory), for the caller to read each when it needs it. A
+    /// compressed member is read whole (its values are not in the archive as they are).
+    pub fn read_weights_deferred(&self) -> Result<H5Group<'static>> {
+        self.read_weights_member(Values::Deferred)
     }
 
     /// `model.weights.h5` through libhdf5's in-memory driver: a stored member is read where it
     /// lies in the archive's bytes, a compressed one is inflated into memory first. Either way
     /// its CRC-32 is checked before libhdf5 sees a byte (libhdf5 is not robust to damage).
-    fn read_weights_member(&self, with_data: bool) -> Result<H5Group<'static>> {
+    fn read_weights_member(&self, values: Values) -> Result<H5Group<'static>> {
         let info = self.weights_member().ok_or_else(|| {
             Error::format_in(
                 &self.path,
@@ -492,7 +500,14 @@ impl KerasArchive {
         })?;
         let Some(bytes) = self.stored_bytes(info)? else {
             let inflated = self.read_member(WEIGHTS_H5)?; // CRC-checked by the zip reader
-            return self.in_member(h5::read_image(&self.path, &inflated, with_data));
+            let values = if values == Values::Deferred {
+                Values::All // the inflated bytes go away with this call
+            } else {
+                values
+            };
+            let mut tree = self.in_member(h5::read_image(&self.path, &inflated, values))?;
+            map_raw_offsets(&mut tree, &|_| None);
+            return Ok(tree);
         };
         // An archive on disk whose weights start where libhdf5 looks for a superblock behind a
         // user block (ours do: byte 512) is read through the file itself, not the mapping, so
@@ -516,11 +531,18 @@ impl KerasArchive {
             });
         }
         // The CRC pass counted every byte; the HDF5 reads are not counted again.
-        self.in_member(progress::scope(None, || match (through_file, with_data) {
-            (true, true) => h5::read_file(&self.path),
-            (true, false) => h5::read_structure(&self.path),
-            (false, _) => h5::read_image(&self.path, bytes, with_data),
-        }))
+        if through_file {
+            return self.in_member(progress::scope(None, || {
+                h5::read_file_with(&self.path, values)
+            }));
+        }
+        let mut tree = self.in_member(progress::scope(None, || {
+            h5::read_image(&self.path, bytes, values)
+        }))?;
+        // Offsets into the member's bytes, made offsets into the archive's.
+        let start = info.data_start.unwrap_or_default();
+        map_raw_offsets(&mut tree, &|at| at.checked_add(start));
+        Ok(tree)
     }
 
     /// The bytes of a stored (uncompressed) member, in place; `None` for compressed members.
@@ -990,6 +1012,20 @@ fn central_directory(members: &[Written], cd_offset: u64) -> Vec<u8> {
     put32(&mut out, cd_offset.min(ZIP32_LIMIT) as u32);
     put16(&mut out, 0);
     out
+}
+
+/// Apply `f` to every dataset's `storage.raw_offset` in `group`.
+fn map_raw_offsets(group: &mut H5Group<'_>, f: &impl Fn(u64) -> Option<u64>) {
+    for (_, node) in &mut group.children {
+        match node {
+            H5Node::Group(g) => map_raw_offsets(g, f),
+            H5Node::Dataset(d) => {
+                if let Some(storage) = d.storage.as_mut() {
+                    storage.raw_offset = storage.raw_offset.and_then(f);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

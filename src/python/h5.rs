@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use super::errors::{self, run};
 use super::memory::{Input, Source};
 use super::progress::{run_counted, ProgressCounter};
-use crate::h5::{self, AttrValue, Attrs, H5Dataset, H5Group, H5Node};
+use crate::h5::{self, AttrValue, Attrs, H5Dataset, H5Group, H5Node, Values};
 use crate::keras_zip::{self, Asset, AssetData, FileKind, KerasArchive, WeightsSource};
 use crate::tensor::{DType, TensorData};
 
@@ -175,13 +175,23 @@ fn attrs_to_py<'py>(py: Python<'py>, a: &Attrs) -> PyResult<Bound<'py, PyList>> 
     Ok(items)
 }
 
-fn node_to_py<'py>(py: Python<'py>, node: H5Node<'static>) -> PyResult<Bound<'py, PyAny>> {
+/// Which values a tree crossing into Python may lack: with `deferred`, a dataset without
+/// values but with a raw offset crosses with that offset (an int) in place of its data.
+fn node_to_py<'py>(
+    py: Python<'py>,
+    node: H5Node<'static>,
+    deferred: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     match node {
-        H5Node::Group(g) => group_to_py(py, g),
+        H5Node::Group(g) => group_to_py(py, g, deferred),
         H5Node::Dataset(d) => {
             let a = attrs_to_py(py, &d.attrs)?;
+            let raw_offset = d.storage.as_ref().and_then(|s| s.raw_offset);
             let data: Bound<'py, PyAny> = match d.data {
-                None => py.None().into_bound(py),
+                None => match raw_offset {
+                    Some(at) if deferred => at.into_pyobject(py)?.into_any(),
+                    _ => py.None().into_bound(py),
+                },
                 Some(TensorData::Bytes(b)) => PyArray1::from_vec(py, b.into_owned()).into_any(),
                 Some(TensorData::Strings(s)) => {
                     PyList::new(py, s.iter().map(|x| PyBytes::new(py, x)))?.into_any()
@@ -202,11 +212,15 @@ fn node_to_py<'py>(py: Python<'py>, node: H5Node<'static>) -> PyResult<Bound<'py
     }
 }
 
-fn group_to_py<'py>(py: Python<'py>, g: H5Group<'static>) -> PyResult<Bound<'py, PyAny>> {
+fn group_to_py<'py>(
+    py: Python<'py>,
+    g: H5Group<'static>,
+    deferred: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let a = attrs_to_py(py, &g.attrs)?;
     let children = PyList::empty(py);
     for (name, child) in g.children {
-        children.append((name, node_to_py(py, child)?))?;
+        children.append((name, node_to_py(py, child, deferred)?))?;
     }
     Ok(("group", a, children).into_pyobject(py)?.into_any())
 }
@@ -225,23 +239,34 @@ fn h5_write(
     run_counted(py, progress, || h5::write_file(&path, &root))
 }
 
+/// The core's read mode for `values` / `deferred`.
+fn values_mode(values: bool, deferred: bool) -> Values {
+    match (values, deferred) {
+        (false, _) => Values::Skip,
+        (true, false) => Values::All,
+        (true, true) => Values::Deferred,
+    }
+}
+
 /// Read an HDF5 file (a path or a `MemoryFile`) into a tree; `values=False` reads names,
-/// attributes, dtypes and shapes only.
+/// attributes, dtypes and shapes only; `deferred=True` leaves large values in the file, each
+/// such dataset's data being its offset there (for `FileRanges.read`).
 #[pyfunction]
-#[pyo3(signature = (path, values=true, progress=None))]
+#[pyo3(signature = (path, values=true, progress=None, deferred=false))]
 fn h5_read<'py>(
     py: Python<'py>,
     path: Source<'_>,
     values: bool,
     progress: Option<&Bound<'_, ProgressCounter>>,
+    deferred: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let input = path.input();
+    let mode = values_mode(values, deferred);
     let g = run_counted(py, progress, || match &input {
-        Input::Path(p) if values => h5::read_file(p),
-        Input::Path(p) => h5::read_structure(p),
-        Input::Memory { name, bytes } => h5::read_image(name, bytes, values),
+        Input::Path(p) => h5::read_file_with(p, mode),
+        Input::Memory { name, bytes } => h5::read_image(name, bytes, mode),
     })?;
-    group_to_py(py, g)
+    group_to_py(py, g, mode == Values::Deferred)
 }
 
 /// `"zip"`, `"hdf5"`, `"directory"` or `"other"`, from the file's (a path's or a
@@ -304,23 +329,29 @@ fn open_archive(input: &Input) -> crate::Result<KerasArchive> {
 }
 
 /// Read a `.keras` archive (a path or a `MemoryFile`): `(config_json, metadata_json or None,
-/// weights tree or None, asset names)`; without `weights` the weights member is not read.
+/// weights tree or None, asset names)`; without `weights` the weights member is not read;
+/// `values` and `deferred` as for `h5_read`, offsets being into the archive.
 #[pyfunction]
-#[pyo3(signature = (path, values=true, progress=None, weights=true))]
+#[pyo3(signature = (path, values=true, progress=None, weights=true, deferred=false))]
 fn keras_archive_read<'py>(
     py: Python<'py>,
     path: Source<'_>,
     values: bool,
     progress: Option<&Bound<'_, ProgressCounter>>,
     weights: bool,
+    deferred: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let input = path.input();
+    let mode = values_mode(values, deferred);
     let (config, metadata, tree, assets) = run_counted(py, progress, || {
         let archive = open_archive(&input)?;
         let tree = match archive.weights_member() {
             Some(_) if !weights => None,
-            Some(_) if values => Some(archive.read_weights()?),
-            Some(_) => Some(archive.read_weights_structure()?),
+            Some(_) => Some(match mode {
+                Values::All => archive.read_weights()?,
+                Values::Skip => archive.read_weights_structure()?,
+                Values::Deferred => archive.read_weights_deferred()?,
+            }),
             None => None,
         };
         let assets: Vec<String> = archive.assets().map(|m| m.name.clone()).collect();
@@ -332,7 +363,7 @@ fn keras_archive_read<'py>(
         ))
     })?;
     let tree = match tree {
-        Some(g) => group_to_py(py, g)?,
+        Some(g) => group_to_py(py, g, mode == Values::Deferred)?,
         None => py.None().into_bound(py),
     };
     Ok((config, metadata, tree, assets)

@@ -6,6 +6,7 @@ mod errors;
 mod h5;
 mod memory;
 mod progress;
+mod ranges;
 mod registry;
 #[cfg(feature = "s3")]
 mod remote;
@@ -180,6 +181,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(object_graph_resolve, m)?)?;
     progress::register(m)?;
     memory::register(m)?;
+    ranges::register(m)?;
     store::register(m)?;
     registry::register(m)?;
     savedmodel::register(m)?;

@@ -80,12 +80,28 @@ def keras_metadata_nodes(path: _Path) -> list[tuple[str, str, str]]: ...
 
 # -- HDF5 and .keras -------------------------------------------------------------------------------
 def h5_write(path: _Path, tree: _Node, progress: ProgressCounter | None = None) -> None: ...
-def h5_read(path: _Source, values: bool = True, progress: ProgressCounter | None = None) -> _Node: ...
+def h5_read(path: _Source, values: bool = True, progress: ProgressCounter | None = None, deferred: bool = False) -> _Node:
+    """With ``deferred``, datasets of 64 KiB or more stored as they are in memory come back with
+    their offset in the file (an int) as their data, for ``FileRanges.read_into``."""
+
+class FileRanges:
+    """A file opened (or a ``MemoryFile`` held) for reading the values deferred reads left in it."""
+
+    def __init__(self, source: _Source) -> None: ...
+    def read_into(self, offset: int, out: npt.NDArray[np.uint8], progress: ProgressCounter | None = None) -> None:
+        """Fill ``out`` (contiguous uint8) from ``offset``; ``FormatError`` naming the file for a
+        range past its end or a file cut short meanwhile."""
+    @property
+    def size(self) -> int: ...
+
 def sniff(path: _Source) -> str: ...
 def keras_archive_write(
     path: _Path, config_json: str, metadata_json: str, weights: _Node, assets: list[tuple[str, str]], progress: ProgressCounter | None = None
 ) -> None: ...
-def keras_archive_read(path: _Source, values: bool = True, progress: ProgressCounter | None = None, weights: bool = True) -> tuple[str, str | None, _Node | None, list[str]]: ...
+def keras_archive_read(
+    path: _Source, values: bool = True, progress: ProgressCounter | None = None, weights: bool = True, deferred: bool = False
+) -> tuple[str, str | None, _Node | None, list[str]]:
+    """``deferred`` as for ``h5_read``; offsets are into the archive."""
 def keras_archive_extract_assets(path: _Source, assets_dir: _Path) -> None: ...
 
 # -- object storage (the `s3` cargo feature; HAS_OBJECT_STORAGE says whether it was built in) -------

@@ -73,13 +73,15 @@ def _top_level_weights(model: Any) -> list[Any]:
     return [v for v in model._trainable_variables + model._non_trainable_variables if any(v is w for w in model.weights)]
 
 
-def _group_values(group: Group, source: str, where: str) -> list[tuple[str, np.ndarray]]:
+def _group_values(group: Group, source: str, where: str) -> list[tuple[str, Dataset]]:
+    """The datasets ``weight_names`` lists, in order: their shapes are checked before any value
+    is read, and each value is read when it is assigned (:func:`_h5tree.value_of`)."""
     out = []
     for name in attr_list(group, "weight_names"):
         node = group.get(name)
         if not isinstance(node, Dataset):
             raise FormatError(f"{source}: {where} lists weight {name!r} but the file has no such dataset")
-        out.append((name, node.value))
+        out.append((name, node))
     return out
 
 
@@ -100,7 +102,7 @@ def load_layer_weights(group: Group, model: Any, source: str) -> None:
             f"{source}: the file has weights for {len(saved)} layers ({', '.join(n for n, _ in saved)}), "
             f"the model has {len(layers)} layers with weights ({', '.join(layer.name for layer in layers)})"
         )
-    plan: list[tuple[Any, np.ndarray]] = []
+    plan: list[tuple[Any, Dataset]] = []
     for (saved_name, values), layer in zip(saved, layers):
         variables = _legacy_weights(layer)
         if len(values) != len(variables):
@@ -118,10 +120,10 @@ def load_layer_weights(group: Group, model: Any, source: str) -> None:
             _check_shape(variable, value, source, f"top-level weight {weight_name!r}")
             plan.append((variable, value))
     for variable, value in plan:
-        variable.assign(value)
+        variable.assign(_h5tree.value_of(value))
 
 
-def _check_shape(variable: Any, value: np.ndarray, source: str, what: str) -> None:
+def _check_shape(variable: Any, value: np.ndarray | Dataset, source: str, what: str) -> None:
     want = tuple(int(d) for d in variable.shape)
     if tuple(value.shape) != want:
         raise FormatError(f"{source}: {what} has shape {tuple(value.shape)} in the file, the model expects {want}")
@@ -206,7 +208,7 @@ def _model_config(root: Group, path: str, decode: Any) -> Any:
 
 
 def load_model(path: str | _core.MemoryFile, *, custom_objects: Any, compile: bool, safe_mode: bool, root: Group | None = None, config_hook: Any = None) -> Any:
-    root = root if root is not None else _h5tree.read(path)
+    root = root if root is not None else _h5tree.read(path, deferred=True)
     path = name_of(path)  # messages name a fetched object by its URL
     if _tf_keras.active():
         return _load_model_tf_keras(path, root, custom_objects=custom_objects, compile=compile)
@@ -303,7 +305,7 @@ def restore_optimizer_values(model: Any, names: list[str], values: list[Any], so
         unbuilt = list(optimizer.variables)
         targets = unbuilt if len(unbuilt) == len(values) else [optimizer.iterations]
         for variable, value in zip(targets, values):
-            variable.assign(value)
+            variable.assign(_h5tree.value_of(value))
         return
     optimizer.build(model.trainable_variables)
     variables = list(optimizer.variables)
@@ -322,7 +324,7 @@ def restore_optimizer_values(model: Any, names: list[str], values: list[Any], so
     for variable, value in zip(variables, values):
         _check_shape(variable, value, source, f"optimizer variable {variable.path!r}")
     for variable, value in zip(variables, values):
-        variable.assign(value)
+        variable.assign(_h5tree.value_of(value))
 
 
 def keras_path(variable: Any) -> str:
@@ -347,7 +349,7 @@ def save_weights(model: Any, path: str) -> None:
 
 def load_weights(model: Any, path: str | _core.MemoryFile) -> None:
     """Weights from an HDF5 file, on disk or fetched into memory; errors name ``path``."""
-    root = _h5tree.read(path)
+    root = _h5tree.read(path, deferred=True)
     path = name_of(path)
     if "model_weights" in root and isinstance(root["model_weights"], Group):
         load_layer_weights(root["model_weights"], model, path)  # a full-model file

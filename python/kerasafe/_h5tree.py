@@ -17,12 +17,48 @@ from . import _core, _progress
 from ._dtypes import name_of, to_numpy
 
 
-class Dataset:
-    """A dataset: a numpy array plus attributes. Supports ``ds[...] = value`` like h5py."""
+ALIGNMENT = 64
+"""Byte alignment of the buffers deferred values are read into: TensorFlow's (its allocator's,
+and what it checks before taking over a buffer it did not allocate)."""
 
-    def __init__(self, data: np.ndarray | None = None, attrs: dict[str, Any] | None = None, shape: tuple[int, ...] = (), dtype: Any = None) -> None:
+
+class OwnedValue(np.ndarray):
+    """A value just read from a file into a buffer of its own, aligned to :data:`ALIGNMENT`,
+    that nothing else refers to: a TensorFlow variable being loaded may take the buffer over
+    instead of copying it (see ``_keras_state.filled_from_file``)."""
+
+
+def _aligned_empty(nbytes: int) -> np.ndarray:
+    raw = np.empty(nbytes + ALIGNMENT, np.uint8)  # fresh pages: touched once, by the read
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start : start + nbytes]
+
+
+class _InFile:
+    """Where a deferred dataset's values are: ``nbytes`` bytes at ``offset`` of an open file."""
+
+    __slots__ = ("ranges", "offset", "nbytes", "progress")
+
+    def __init__(self, ranges: Any, offset: int, nbytes: int, progress: Any) -> None:
+        self.ranges, self.offset, self.nbytes, self.progress = ranges, offset, nbytes, progress
+
+    def read(self, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        buf = _aligned_empty(self.nbytes)
+        self.ranges.read_into(self.offset, buf, progress=self.progress)
+        return buf.view(dtype).reshape(shape).view(OwnedValue)
+
+
+class Dataset:
+    """A dataset: a numpy array plus attributes. Supports ``ds[...] = value`` like h5py.
+
+    A dataset read with its values deferred holds where they are in the file instead, and
+    reads them each time they are asked for (a loader asks once, assigns, and lets go), so a
+    load holds one value at a time rather than the whole file."""
+
+    def __init__(self, data: np.ndarray | None = None, attrs: dict[str, Any] | None = None, shape: tuple[int, ...] = (), dtype: Any = None, in_file: _InFile | None = None) -> None:
         self.attrs: dict[str, Any] = dict(attrs or {})
         self._data = data
+        self._in_file = in_file
         self.shape = tuple(data.shape) if data is not None else tuple(shape)
         self.dtype = data.dtype if data is not None else np.dtype(dtype)
 
@@ -31,6 +67,7 @@ class Dataset:
         if value.shape != self.shape:
             raise ValueError(f"dataset of shape {self.shape} cannot hold a value of shape {value.shape}")
         self._data = value if value.dtype == self.dtype else value.astype(self.dtype)
+        self._in_file = None
 
     def __getitem__(self, key: Any) -> np.ndarray:
         return self.value[key]
@@ -42,16 +79,19 @@ class Dataset:
         """The value, which this dataset then lets go of (a loader assigns each value once; the
         model's variables hold the copy, so the file's arrays need not all live until the end)."""
         value = self.value
-        self._data, self._taken = None, True
+        self._data, self._in_file, self._taken = None, None, True
         return value
 
     @property
     def value(self) -> np.ndarray:
-        if self._data is None:
+        data = self._data
+        if data is None and self._in_file is not None:
+            data = self._in_file.read(self.dtype, self.shape)  # not kept: see the class docs
+        if data is None:
             raise ValueError("dataset value already handed to a variable" if getattr(self, "_taken", False) else "dataset has no value")
-        if self.attrs.get("dtype") == "bfloat16" and self._data.dtype != to_numpy("bfloat16"):
-            return self._data.view(to_numpy("bfloat16"))
-        return self._data
+        if self.attrs.get("dtype") == "bfloat16" and data.dtype != to_numpy("bfloat16"):
+            return data.view(to_numpy("bfloat16"))
+        return data
 
 
 def _path_parts(path: Any) -> list[str]:
@@ -192,7 +232,7 @@ def _to_core(node: Group | Dataset) -> Any:
     attrs = [(k, _attr_to_core(k, v)) for k, v in node.attrs.items()]
     if isinstance(node, Group):
         return ("group", attrs, [(name, _to_core(child)) for name, child in node.children.items()])
-    value = node.value if node._data is not None else np.zeros(node.shape, node.dtype)
+    value = node.value if node._data is not None or node._in_file is not None else np.zeros(node.shape, node.dtype)
     if value.dtype.kind in "OSU":
         items = [x.encode("utf-8") if isinstance(x, str) else bytes(x) for x in value.reshape(-1).tolist()]
         return ("dataset", attrs, "string", list(value.shape), items)
@@ -202,19 +242,28 @@ def _to_core(node: Group | Dataset) -> Any:
     return ("dataset", attrs, name_of(value.dtype), list(value.shape), value.reshape(-1).view(np.uint8))
 
 
-def _from_core(raw: Any) -> Group | Dataset:
+def _from_core(raw: Any, ranges: Any = None, progress: Any = None) -> Group | Dataset:
+    """The tree the core returned; datasets whose values it deferred (their data is an offset)
+    read them through ``ranges`` (a ``_core.FileRanges`` on the same file), counted to
+    ``progress``."""
     kind = raw[0]
     attrs = {name: _attr_from_core(k, v) for name, (k, v) in raw[1]}
     if kind == "group":
         group = Group(attrs)
         for name, child in raw[2]:
-            group.children[name] = _from_core(child)
+            group.children[name] = _from_core(child, ranges, progress)
         return group
     _, _, dtype, shape, payload = raw
     if dtype == "string":
         arr = np.empty(len(payload), dtype=object)
         arr[:] = payload
         return Dataset(arr.reshape(shape), attrs)
+    if isinstance(payload, int):
+        if ranges is None:
+            raise ValueError("a deferred dataset needs the file it was deferred to")
+        np_dtype = to_numpy(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np_dtype.itemsize
+        return Dataset(attrs=attrs, shape=tuple(shape), dtype=np_dtype, in_file=_InFile(ranges, payload, nbytes, progress))
     data = np.frombuffer(payload, dtype=to_numpy(dtype)).reshape(shape) if payload is not None else np.empty(shape, to_numpy(dtype))
     return Dataset(data, attrs)
 
@@ -224,10 +273,16 @@ def write(path: str | os.PathLike[str], root: Group) -> None:
     _core.h5_write(os.fspath(path), _to_core(root), progress=_progress.current())
 
 
-def read(path: str | os.PathLike[str] | _core.MemoryFile, *, values: bool = True) -> Group:
+def read(path: str | os.PathLike[str] | _core.MemoryFile, *, values: bool = True, deferred: bool = False) -> Group:
     """Read a whole HDF5 file, on disk or fetched into memory (or, with ``values=False``,
-    everything but dataset values)."""
-    group = _from_core(_core.h5_read(path, values, progress=_progress.current()))
+    everything but dataset values). With ``deferred``, large values stay in the file (kept
+    open) until a dataset's value is asked for."""
+    progress = _progress.current()
+    if deferred and values:
+        ranges = _core.FileRanges(path if isinstance(path, _core.MemoryFile) else os.fspath(path))
+        group = _from_core(_core.h5_read(path, values, progress=progress, deferred=True), ranges, progress)
+    else:
+        group = _from_core(_core.h5_read(path, values, progress=progress))
     assert isinstance(group, Group)
     return group
 
@@ -242,3 +297,8 @@ def indexed_values(group: Any) -> list[Any] | None:
     if not all(isinstance(n, Dataset) for n in nodes):
         return None
     return [n.value for n in nodes]
+
+
+def value_of(value: Any) -> Any:
+    """``value`` itself, or a :class:`Dataset`'s value, which the dataset then lets go of."""
+    return value.take() if isinstance(value, Dataset) else value

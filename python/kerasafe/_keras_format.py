@@ -51,8 +51,12 @@ def _extracted_assets(path: str | os.PathLike[str] | _core.MemoryFile, assets: l
 
 
 def load(path: str | os.PathLike[str] | _core.MemoryFile, *, custom_objects: Any, compile: bool, safe_mode: bool, config_hook: Any = None) -> Any:
-    """The model in the archive at ``path``, on disk or fetched into memory."""
-    config_json, metadata_json, weights, assets = _core.keras_archive_read(path, True, progress=_progress.current())
+    """The model in the archive at ``path``, on disk or fetched into memory.
+
+    Large weight values stay in the archive until Keras assigns them: each is read then, and
+    let go once assigned (the weights member's CRC is checked as a whole before any is read)."""
+    ranges = _core.FileRanges(path if isinstance(path, _core.MemoryFile) else os.fspath(path))
+    config_json, metadata_json, weights, assets = _core.keras_archive_read(path, True, progress=_progress.current(), deferred=True)
     with _extracted_assets(path, assets) as assets_dir:
         writer = _metadata(metadata_json).get("keras_version")
         into_tf_keras = _tf_keras.active()
@@ -67,7 +71,7 @@ def load(path: str | os.PathLike[str] | _core.MemoryFile, *, custom_objects: Any
             )
         else:
             model = _keras_state.model_from_config(config_json, custom_objects, compile, safe_mode)
-        root = _h5tree._from_core(weights) if weights is not None else _h5tree.Group()
+        root = _h5tree._from_core(weights, ranges) if weights is not None else _h5tree.Group()
         del weights  # the tree holds the arrays now, and lets each go once it is assigned
         assert isinstance(root, _h5tree.Group)
         if not compile:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import keras_bridge
-from ._h5tree import Dataset, Group
+from ._h5tree import ALIGNMENT, Dataset, Group, OwnedValue
 from .errors import FormatError
 
 
@@ -168,8 +168,8 @@ class _Unfilled:
     def enter(cls, variable_class: Any, tf: Any) -> None:
         with cls.lock:
             if cls.users == 0:
-                initialize, direct_assign = variable_class._initialize_with_initializer, variable_class._direct_assign
-                cls.originals = (initialize, direct_assign)
+                initialize, direct_assign, convert = variable_class._initialize_with_initializer, variable_class._direct_assign, variable_class._convert_to_tensor
+                cls.originals = (initialize, direct_assign, convert)
 
                 def allocate_only(self: Any, initializer: Any) -> None:
                     created = getattr(cls.here, "created", None)
@@ -184,7 +184,14 @@ class _Unfilled:
                         assigned.add(id(self))
                     direct_assign(self, value)
 
-                variable_class._initialize_with_initializer, variable_class._direct_assign = allocate_only, recording_assign
+                def adopting_convert(self: Any, value: Any, dtype: Any = None) -> Any:
+                    if type(value) is OwnedValue and getattr(cls.here, "created", None) is not None:
+                        tensor = _adopted(value, dtype, tf)
+                        if tensor is not None:
+                            return tensor
+                    return convert(self, value, dtype)
+
+                variable_class._initialize_with_initializer, variable_class._direct_assign, variable_class._convert_to_tensor = allocate_only, recording_assign, adopting_convert
             cls.users += 1
 
     @classmethod
@@ -192,8 +199,22 @@ class _Unfilled:
         with cls.lock:
             cls.users -= 1
             if cls.users == 0 and cls.originals is not None:
-                variable_class._initialize_with_initializer, variable_class._direct_assign = cls.originals
+                variable_class._initialize_with_initializer, variable_class._direct_assign, variable_class._convert_to_tensor = cls.originals
                 cls.originals = None
+
+
+def _adopted(value: OwnedValue, dtype: Any, tf: Any) -> Any:
+    """A tensor over ``value``'s own buffer (no copy), which the variable assigned it then keeps
+    as its storage; None when that is not safe (another dtype, not contiguous or aligned, a
+    dtype DLPack cannot carry), and the caller converts by copying as usual."""
+    if not value.flags.c_contiguous or not value.flags.writeable or value.ctypes.data % ALIGNMENT:
+        return None  # TensorFlow aborts the process on an unaligned foreign buffer
+    if value.dtype.kind not in "fiuc" or (dtype is not None and np.dtype(tf.as_dtype(dtype).as_numpy_dtype) != value.dtype):
+        return None
+    try:
+        return tf.experimental.dlpack.from_dlpack(value.view(np.ndarray).__dlpack__())
+    except Exception:  # a DLPack or TensorFlow build without support: copy instead
+        return None
 
 
 @contextmanager
@@ -204,7 +225,10 @@ def filled_from_file() -> Iterator[None]:
     allocated but not filled (``tf.raw_ops.Empty``): running their initializers (random kernels,
     zeroed optimizer slots) costs more than reading the file. Every assignment is recorded, and
     on leaving the block each variable that nothing assigned gets its initializer's value after
-    all, so the model never holds an unfilled variable. Other backends and threads are untouched.
+    all, so the model never holds an unfilled variable. A value assigned as an
+    :class:`~kerasafe._h5tree.OwnedValue` (what deferred reads return) becomes the variable's
+    storage through DLPack instead of being copied into a new tensor first.
+    Other backends and threads are untouched.
     """
     from . import _tf_keras
 

@@ -102,8 +102,10 @@ def restore_optimizer(model: Any, names: list[str], values: list[np.ndarray], so
             stacklevel=4,
         )
         return
+    from ._h5tree import value_of
+
     for variable, value in zip(variables, values):
-        variable.assign(value)
+        variable.assign(value_of(value))
 
 
 def restore_keras3_optimizer(model: Any, group: Any, source: str) -> None:

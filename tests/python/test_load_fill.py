@@ -81,7 +81,7 @@ def test_only_the_loading_thread_skips_initializers():
 def test_a_failed_load_leaves_keras_unpatched(tmp_path: Path):
     from keras.src.backend.tensorflow.core import Variable
 
-    before = (Variable._initialize_with_initializer, Variable._direct_assign)
+    before = (Variable._initialize_with_initializer, Variable._direct_assign, Variable._convert_to_tensor)
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(kerasafe.errors.FormatError):
@@ -89,7 +89,7 @@ def test_a_failed_load_leaves_keras_unpatched(tmp_path: Path):
     with pytest.raises(RuntimeError):
         with _keras_state.filled_from_file():
             raise RuntimeError("boom")
-    assert (Variable._initialize_with_initializer, Variable._direct_assign) == before
+    assert (Variable._initialize_with_initializer, Variable._direct_assign, Variable._convert_to_tensor) == before
     v = keras.Variable(initializer="ones", shape=(2,))
     np.testing.assert_array_equal(v.numpy(), np.ones(2, "float32"))
 
@@ -98,7 +98,7 @@ def test_a_failed_load_leaves_keras_unpatched(tmp_path: Path):
 def test_threads_loading_at_once_leave_keras_unpatched(tmp_path: Path):
     from keras.src.backend.tensorflow.core import Variable
 
-    before = (Variable._initialize_with_initializer, Variable._direct_assign)
+    before = (Variable._initialize_with_initializer, Variable._direct_assign, Variable._convert_to_tensor)
     model, x = _model()
     path = tmp_path / "m.keras"
     kerasafe.save_model(model, path)
@@ -120,6 +120,6 @@ def test_threads_loading_at_once_leave_keras_unpatched(tmp_path: Path):
     for t in threads:
         t.join()
     assert not errors, errors
-    assert (Variable._initialize_with_initializer, Variable._direct_assign) == before
+    assert (Variable._initialize_with_initializer, Variable._direct_assign, Variable._convert_to_tensor) == before
     fresh = keras.Variable(initializer=keras.initializers.Constant(2.0), shape=(3,))
     np.testing.assert_array_equal(fresh.numpy(), np.full(3, 2.0, "float32"))

@@ -29,6 +29,8 @@ use sstable::{mask_crc, put_varint64, unmask_crc};
 pub const OBJECT_GRAPH_KEY: &str = "_CHECKPOINTABLE_OBJECT_GRAPH";
 /// Tensors above this size get their CRC computed in parallel chunks.
 const CRC_CHUNK: usize = 8 << 20;
+/// The most bytes of one tensor one thread CRCs in a go (larger tensors are split).
+const CRC_JOB: usize = 16 << 20;
 /// Refuse bundles that claim more shards than anyone writes.
 const MAX_SHARDS: i32 = 100_000;
 
@@ -79,7 +81,7 @@ fn serialize<'t>(t: &'t Tensor<'_>) -> Result<Serialized<'t>> {
                     b.len()
                 )));
             }
-            // The CRC is computed while writing, when the bytes are hot in cache.
+            // The CRC is computed alongside the write ([`write`]).
             Ok(Serialized {
                 head: Vec::new(),
                 pieces: vec![b.as_ref()],
@@ -186,33 +188,54 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
     if let Some(dir) = data_final.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).at(dir)?;
     }
-    // Tensors are written in parallel at their final offsets (positional writes), each CRC'd
-    // by the thread that writes it.
+    // One thread writes the file front to back (buffered writes to one file serialize on its
+    // inode lock, so more writers only contend) while the others compute the CRCs, in jobs of
+    // at most CRC_JOB bytes; a tensor's CRC combines its jobs' in order.
     let progress = Progress::current();
     progress.add_total(total);
-    let mut crcs = vec![0u32; serialized.len()];
+    let mut jobs: Vec<(usize, Option<&[u8]>)> = Vec::new();
+    for (i, s) in serialized.iter().enumerate() {
+        match s.crc {
+            Some(_) => jobs.push((i, None)), // strings: CRC known
+            None => jobs.extend(s.pieces[0].chunks(CRC_JOB).map(|piece| (i, Some(piece)))),
+        }
+    }
+    let mut job_crcs = Vec::new();
     let data_tmp = fsutil::write_temp(&data_final, |f| {
         f.set_len(total)?;
         let file: &File = f;
-        serialized
-            .par_iter()
-            .zip(&offsets)
-            .zip(crcs.par_iter_mut())
-            .try_for_each(|((s, &offset), crc)| -> std::io::Result<()> {
-                let mut at = offset;
-                progress.write_all_at(file, &s.head, at)?;
-                at += s.head.len() as u64;
-                for p in &s.pieces {
-                    progress.write_all_at(file, p, at)?;
-                    at += p.len() as u64;
+        let (written, crcs) = rayon::join(
+            || -> std::io::Result<()> {
+                let mut at = 0u64;
+                for s in &serialized {
+                    progress.write_all_at(file, &s.head, at)?;
+                    at += s.head.len() as u64;
+                    for p in &s.pieces {
+                        progress.write_all_at(file, p, at)?;
+                        at += p.len() as u64;
+                    }
                 }
-                *crc = match s.crc {
-                    Some(c) => c,
-                    None => parallel_crc32c(s.pieces[0]),
-                };
                 Ok(())
-            })
+            },
+            || {
+                jobs.par_iter()
+                    .map(|&(i, piece)| match piece {
+                        Some(bytes) => crc32c::crc32c(bytes),
+                        None => serialized[i].crc.unwrap_or_default(),
+                    })
+                    .collect::<Vec<u32>>()
+            },
+        );
+        job_crcs = crcs;
+        written
     })?;
+    let mut crcs = vec![0u32; serialized.len()];
+    for (&(i, piece), &crc) in jobs.iter().zip(&job_crcs) {
+        crcs[i] = match piece {
+            Some(bytes) => crc32c::crc32c_combine(crcs[i], crc, bytes.len()),
+            None => crc,
+        };
+    }
 
     let mut entries: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     for (((name, t), s), (&offset, &crc)) in tensors

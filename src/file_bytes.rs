@@ -200,6 +200,12 @@ impl RangeSource {
 
 /// CRC-32 (zip's) of `bytes`, in parallel pieces combined; each piece counts as progress.
 pub fn zip_crc32(bytes: &[u8], progress: &Progress) -> u32 {
+    crc32_state(bytes, progress).finalize()
+}
+
+/// [`zip_crc32`] as a CRC state, which [`crc32fast::Hasher::combine`] can join with the states
+/// of the bytes before and after it.
+pub fn crc32_state(bytes: &[u8], progress: &Progress) -> crc32fast::Hasher {
     use rayon::prelude::*;
     let hashers = bytes
         .par_chunks(PIECE)
@@ -211,6 +217,16 @@ pub fn zip_crc32(bytes: &[u8], progress: &Progress) -> u32 {
 /// [`zip_crc32`] of the `len` bytes of `file` from `start`, read in pieces (a mapping would
 /// count the whole file as the process's memory).
 pub fn file_crc32(file: &File, start: u64, len: u64, progress: &Progress) -> io::Result<u32> {
+    file_crc32_state(file, start, len, progress).map(crc32fast::Hasher::finalize)
+}
+
+/// [`file_crc32`] as a CRC state (see [`crc32_state`]).
+pub fn file_crc32_state(
+    file: &File,
+    start: u64,
+    len: u64,
+    progress: &Progress,
+) -> io::Result<crc32fast::Hasher> {
     use rayon::prelude::*;
     let piece_len = PIECE as u64;
     let pieces = len.div_ceil(piece_len);
@@ -234,15 +250,15 @@ fn piece_crc(piece: &[u8], progress: &Progress) -> crc32fast::Hasher {
     h
 }
 
-/// The CRC of the pieces' concatenation, in order.
-fn combined(pieces: Vec<crc32fast::Hasher>) -> u32 {
+/// The CRC state of the pieces' concatenation, in order.
+fn combined(pieces: Vec<crc32fast::Hasher>) -> crc32fast::Hasher {
     pieces
         .into_iter()
         .reduce(|mut a, b| {
             a.combine(&b);
             a
         })
-        .map_or(0, |h| h.finalize())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -642,3 +642,43 @@ fn deferred_weights_are_read_by_offset_into_the_archive() {
         assert_eq!(d.storage.as_ref().unwrap().raw_offset, None, "{p}");
     });
 }
+
+#[test]
+fn archives_with_large_values_carry_the_crc_computed_while_writing() {
+    // Values of 1 MiB and more are written outside libhdf5, their CRC computed alongside; the
+    // member's CRC joins those with the rest of the file read back. Python's zipfile and our
+    // reader both check it.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("large.keras");
+    let mut tree = weights();
+    for (i, n) in [(1usize, 300_000u64), (2, 262_144), (3, 1_000_003)] {
+        let data: Vec<u8> = (0..n)
+            .flat_map(|j| ((j * i as u64) as f32).to_le_bytes())
+            .collect();
+        tree.insert_path(
+            &format!("layers/dense_{i}/vars/0"),
+            H5Node::Dataset(H5Dataset::from_tensor(Tensor {
+                dtype: DType::F32,
+                shape: vec![n],
+                data: TensorData::Bytes(Cow::Owned(data)),
+            })),
+        )
+        .unwrap();
+    }
+    write_archive(&path, CONFIG, METADATA, WeightsSource::Tree(&tree), &[]).unwrap();
+    let back = read_archive(&path).unwrap().read_weights().unwrap();
+    assert_eq!(without_storage(back), {
+        let mut sorted = tree.clone();
+        sorted.children.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(H5Node::Group(layers)) = sorted.get_mut("layers") {
+            layers.children.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        sorted
+    });
+    // The zip crate checks a member's CRC as it reads the member to its end.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let mut member = zip.by_name("model.weights.h5").unwrap();
+    let mut weights_bytes = Vec::new();
+    std::io::Read::read_to_end(&mut member, &mut weights_bytes).unwrap();
+    assert_eq!(member.crc32(), crc32(&weights_bytes));
+}

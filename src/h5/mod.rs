@@ -642,19 +642,31 @@ pub fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
     }
 }
 
+/// Bytes of a file written from one large value, and their CRC-32.
+#[derive(Debug, Clone)]
+pub struct RawRegion {
+    /// Where they start in the file.
+    pub offset: u64,
+    /// How many.
+    pub len: u64,
+    /// Their CRC-32 (zip's) state.
+    pub crc: crc32fast::Hasher,
+}
+
 /// Write `root` as HDF5 into the new file `file` (it must not exist; the caller removes it on
 /// error and renames it into place), leaving its first `userblock` bytes (a power of two ≥ 512)
 /// free for the caller: a `.keras` archive puts its first zip header there. `name` names the
-/// file in messages.
+/// file in messages. Returns the regions written from large values, in file order, with their
+/// CRC-32s, computed alongside the write: the caller CRCs only the rest of the file.
 pub fn write_with_userblock(
     file: &Path,
     name: &Path,
     root: &H5Group<'_>,
     userblock: u64,
-) -> Result<()> {
+) -> Result<Vec<RawRegion>> {
     #[cfg(feature = "h5")]
     {
-        write::write_new(file, name, root, userblock)
+        write::write_new(file, name, root, userblock, true)
     }
     #[cfg(not(feature = "h5"))]
     {

@@ -26,9 +26,10 @@ use rayon::prelude::*;
 use super::ffi::{self, Ctx, Id, Kind, Mode};
 use super::{
     array_split, check_link_name, keras_chunk_count, AttrValue, Attrs, H5Dataset, H5Group, H5Node,
-    HDF5_OBJECT_HEADER_LIMIT,
+    RawRegion, HDF5_OBJECT_HEADER_LIMIT,
 };
 use crate::error::{Error, IoContext, Result};
+use crate::file_bytes;
 use crate::fsutil;
 use crate::progress::Progress;
 use crate::tensor::{DType, TensorData};
@@ -37,13 +38,14 @@ use crate::tensor::{DType, TensorData};
 const VLEN_HEADER_BYTES: usize = 16;
 
 /// Datasets at least this large get their space allocated by libhdf5 but their bytes written by
-/// us, after libhdf5 has closed the file: positional writes in parallel, outside the library's
-/// global lock (libhdf5 writes through one serialised path).
+/// us, after libhdf5 has closed the file, outside the library's global lock: large positional
+/// writes front to back, with the CRC-32 of each computed alongside when asked for.
 const RAW_WRITE_MIN: usize = 1 << 20;
 
 pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
     let tmp = fsutil::temp_sibling(path);
-    let result = write_new(&tmp, path, root, 0).and_then(|()| std::fs::rename(&tmp, path).at(path));
+    let result =
+        write_new(&tmp, path, root, 0, false).and_then(|_| std::fs::rename(&tmp, path).at(path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -52,13 +54,16 @@ pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
 
 /// Write `root` into the new file `file` (which must not exist), leaving its first `userblock`
 /// bytes (0, or a power of two ≥ 512) to the caller; `path` names the file in messages. On
-/// error the caller removes `file`.
+/// error the caller removes `file`. With `checksums`, returns the regions of the file written
+/// from the tree's large values, with their CRC-32 (so the file's CRC needs to read only the
+/// rest back); else none.
 pub(super) fn write_new(
     file: &Path,
     path: &Path,
     root: &H5Group<'_>,
     userblock: u64,
-) -> Result<()> {
+    checksums: bool,
+) -> Result<Vec<RawRegion>> {
     // Caller errors surface before anything touches the disk.
     validate_group(root, "/")?;
     let progress = Progress::current();
@@ -84,26 +89,46 @@ pub(super) fn write_new(
     };
     ffi::path_cstring(file)
         .and_then(|cfile| ffi::locked(|| writer.file(&cfile, root)))
-        .and_then(|()| write_raw(file, path, writer.raw.into_inner(), &progress))
+        .and_then(|()| write_raw(file, path, writer.raw.into_inner(), &progress, checksums))
 }
 
-/// Fill the space libhdf5 allocated for the large datasets, in parallel.
+/// Fill the space libhdf5 allocated for the large datasets: one thread writes them in file
+/// order (buffered writes to one file serialize on its inode lock, so more writers only
+/// contend) while, with `checksums`, the others compute their CRC-32s.
 fn write_raw(
     file: &Path,
     path: &Path,
-    raw: Vec<(u64, Cow<'_, [u8]>)>,
+    mut raw: Vec<(u64, Cow<'_, [u8]>)>,
     progress: &Progress,
-) -> Result<()> {
+    checksums: bool,
+) -> Result<Vec<RawRegion>> {
     if raw.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
+    raw.sort_unstable_by_key(|(offset, _)| *offset);
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(file)
         .at(path)?;
-    raw.par_iter()
-        .try_for_each(|(offset, bytes)| progress.write_all_at(&file, bytes, *offset))
-        .at(path)
+    let (written, regions) = rayon::join(
+        || {
+            raw.iter()
+                .try_for_each(|(offset, bytes)| progress.write_all_at(&file, bytes, *offset))
+        },
+        || match checksums {
+            true => raw
+                .par_iter()
+                .map(|(offset, bytes)| RawRegion {
+                    offset: *offset,
+                    len: bytes.len() as u64,
+                    crc: file_bytes::crc32_state(bytes, &Progress::off()),
+                })
+                .collect(),
+            false => Vec::new(),
+        },
+    );
+    written.at(path)?;
+    Ok(regions)
 }
 
 /// An attribute as it goes to disk.

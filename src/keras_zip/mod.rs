@@ -680,7 +680,7 @@ pub fn write_archive(
     }
     let tmp = fsutil::temp_sibling(path);
     let result = write_weights(&tmp, path, weights, weights_file)
-        .and_then(|()| finish_archive(&tmp, path, &mut others))
+        .and_then(|regions| finish_archive(&tmp, path, &regions, &mut others))
         .and_then(|()| std::fs::rename(&tmp, path).at(path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -694,13 +694,14 @@ enum Opened<'a> {
 }
 
 /// Create `tmp` with the weights (HDF5) from [`WEIGHTS_DATA_START`] on; a tree is written there
-/// by libhdf5 directly, in its one pass over the values.
+/// by libhdf5 directly, in its one pass over the values, which also gives the CRC-32s of the
+/// regions written from large values.
 fn write_weights(
     tmp: &Path,
     path: &Path,
     weights: WeightsSource<'_>,
     file: Option<(File, &Path)>,
-) -> Result<()> {
+) -> Result<Vec<h5::RawRegion>> {
     let progress = Progress::current();
     match (weights, file) {
         (WeightsSource::Tree(tree), _) => {
@@ -709,7 +710,10 @@ fn write_weights(
         (WeightsSource::Bytes(b), _) => {
             progress.add_total(b.len() as u64);
             let out = File::create_new(tmp).at(path)?;
-            progress.write_all_at(&out, b, WEIGHTS_DATA_START).at(path)
+            progress
+                .write_all_at(&out, b, WEIGHTS_DATA_START)
+                .at(path)?;
+            Ok(Vec::new())
         }
         (WeightsSource::File(_), Some((f, p))) => {
             let len = f.metadata().at(p)?.len();
@@ -721,7 +725,8 @@ fn write_weights(
                 progress: &progress,
             };
             copy_exact(&f, len, &mut counted, p)?;
-            counted.flush().at(path)
+            counted.flush().at(path)?;
+            Ok(Vec::new())
         }
         (WeightsSource::File(p), None) => Err(Error::invalid(format!(
             "weights file {} was not opened",
@@ -730,9 +735,36 @@ fn write_weights(
     }
 }
 
+/// CRC-32 of the bytes `start..end` of `file`, of which the `known` regions (in file order,
+/// inside the range, not overlapping) have theirs computed already; the gaps are read back.
+fn member_crc32(file: &File, start: u64, end: u64, known: &[h5::RawRegion]) -> io::Result<u32> {
+    let gap =
+        |from: u64, to: u64| file_bytes::file_crc32_state(file, from, to - from, &Progress::off());
+    let mut crc = crc32fast::Hasher::new();
+    let mut at = start;
+    for region in known {
+        let region_end = region.offset.checked_add(region.len).filter(|&e| e <= end);
+        let Some(region_end) = region_end.filter(|_| region.offset >= at) else {
+            // Not what libhdf5 allocates: read everything back rather than trust it.
+            return file_bytes::file_crc32(file, start, end - start, &Progress::off());
+        };
+        crc.combine(&gap(at, region.offset)?);
+        crc.combine(&region.crc);
+        at = region_end;
+    }
+    crc.combine(&gap(at, end)?);
+    Ok(crc.finalize())
+}
+
 /// Turn `tmp` (weights from [`WEIGHTS_DATA_START`] to its end) into the archive: the weights'
-/// zip header in front, the other members, then the central directory.
-fn finish_archive(tmp: &Path, path: &Path, others: &mut [(&str, Opened<'_>)]) -> Result<()> {
+/// zip header in front, the other members, then the central directory. `written` are regions
+/// of the weights whose CRC-32 is known (in file order): only the rest is read back.
+fn finish_archive(
+    tmp: &Path,
+    path: &Path,
+    written: &[h5::RawRegion],
+    others: &mut [(&str, Opened<'_>)],
+) -> Result<()> {
     let end = std::fs::metadata(tmp).at(path)?.len();
     let size = end.checked_sub(WEIGHTS_DATA_START).ok_or_else(|| {
         Error::io(
@@ -740,13 +772,8 @@ fn finish_archive(tmp: &Path, path: &Path, others: &mut [(&str, Opened<'_>)]) ->
             io::Error::other("the weights file is shorter than its zip header"),
         )
     })?;
-    let crc = file_bytes::file_crc32(
-        &File::open(tmp).at(path)?,
-        WEIGHTS_DATA_START,
-        size,
-        &Progress::off(),
-    )
-    .at(path)?;
+    let crc =
+        member_crc32(&File::open(tmp).at(path)?, WEIGHTS_DATA_START, end, written).at(path)?;
     let mut members = vec![Written {
         name: WEIGHTS_H5.to_string(),
         crc,
@@ -1033,6 +1060,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn member_crc_joins_known_regions_and_reads_the_gaps() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        let want = crc32fast::hash(&bytes[512..]);
+        let region = |from: usize, to: usize| h5::RawRegion {
+            offset: from as u64,
+            len: (to - from) as u64,
+            crc: {
+                let mut h = crc32fast::Hasher::new();
+                h.update(&bytes[from..to]);
+                h
+            },
+        };
+        let end = bytes.len() as u64;
+        for known in [
+            vec![],
+            vec![region(512, 1000)],
+            vec![
+                region(600, 700),
+                region(700, 50_000),
+                region(60_000, 100_000),
+            ],
+            // Overlapping or out of range: not trusted, everything is read back.
+            vec![region(600, 700), region(650, 800)],
+            vec![region(100, 700)],
+        ] {
+            assert_eq!(member_crc32(&file, 512, end, &known).unwrap(), want);
+        }
+        let mut lying = region(600, 700);
+        lying.len = end; // reaches past the end
+        assert_eq!(member_crc32(&file, 512, end, &[lying]).unwrap(), want);
+    }
+
+    #[test]
     fn sniff_bytes_tells_zip_hdf5_and_other_apart() {
         assert_eq!(sniff_bytes(b"PK\x03\x04rest"), FileKind::Zip);
         assert_eq!(sniff_bytes(b"PK\x05\x06"), FileKind::Zip);
@@ -1080,7 +1144,7 @@ mod tests {
             (METADATA_JSON, Opened::Bytes(b"{}")),
             (CONFIG_JSON, Opened::Bytes(b"{\"class_name\": \"X\"}")),
         ];
-        finish_archive(&tmp, &path, &mut others).unwrap();
+        finish_archive(&tmp, &path, &[], &mut others).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
         let a = read_archive(&path).unwrap();
         let names: Vec<_> = a

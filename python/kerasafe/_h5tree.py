@@ -14,24 +14,8 @@ from typing import Any
 import numpy as np
 
 from . import _core, _progress
+from ._buffers import owned
 from ._dtypes import name_of, to_numpy
-
-
-ALIGNMENT = 64
-"""Byte alignment of the buffers deferred values are read into: TensorFlow's (its allocator's,
-and what it checks before taking over a buffer it did not allocate)."""
-
-
-class OwnedValue(np.ndarray):
-    """A value just read from a file into a buffer of its own, aligned to :data:`ALIGNMENT`,
-    that nothing else refers to: a TensorFlow variable being loaded may take the buffer over
-    instead of copying it (see ``_keras_state.filled_from_file``)."""
-
-
-def _aligned_empty(nbytes: int) -> np.ndarray:
-    raw = np.empty(nbytes + ALIGNMENT, np.uint8)  # fresh pages: touched once, by the read
-    start = -raw.ctypes.data % ALIGNMENT
-    return raw[start : start + nbytes]
 
 
 class _InFile:
@@ -43,9 +27,9 @@ class _InFile:
         self.ranges, self.offset, self.nbytes, self.progress = ranges, offset, nbytes, progress
 
     def read(self, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-        buf = _aligned_empty(self.nbytes)
-        self.ranges.read_into(self.offset, buf, progress=self.progress)
-        return buf.view(dtype).reshape(shape).view(OwnedValue)
+        value = owned(shape, dtype)
+        self.ranges.read_into(self.offset, value.reshape(-1).view(np.uint8), progress=self.progress)
+        return value
 
 
 class Dataset:

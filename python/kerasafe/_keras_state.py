@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from . import keras_bridge
-from ._h5tree import ALIGNMENT, Dataset, Group, OwnedValue
+from ._buffers import ALIGNMENT, OwnedValue
+from ._h5tree import Dataset, Group
 from .errors import FormatError
 
 
@@ -226,7 +227,7 @@ def filled_from_file() -> Iterator[None]:
     zeroed optimizer slots) costs more than reading the file. Every assignment is recorded, and
     on leaving the block each variable that nothing assigned gets its initializer's value after
     all, so the model never holds an unfilled variable. A value assigned as an
-    :class:`~kerasafe._h5tree.OwnedValue` (what deferred reads return) becomes the variable's
+    :class:`~kerasafe._buffers.OwnedValue` (what deferred reads return) becomes the variable's
     storage through DLPack instead of being copied into a new tensor first.
     Other backends and threads are untouched.
     """

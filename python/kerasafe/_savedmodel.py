@@ -151,7 +151,8 @@ def _load_ours(export_dir: str, record: dict[str, Any], custom_objects: Any, com
             warnings.warn(f"{export_dir}: {len(opt_paths)} optimizer values stored, the optimizer has {len(opt_vars)}; training resumes with a fresh optimizer", KerasafeWarning, stacklevel=3)
             opt_vars = []
     opt_keys = [f"optimizer_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE" for i in range(len(opt_vars))]
-    values = checkpoint.read(source, keys + opt_keys)  # raises FormatError naming a missing key
+    # FormatError naming a missing key; values in buffers the variables take over (no copy).
+    values = checkpoint.read_from(checkpoint._reader(source), source, keys + opt_keys, owned=True)
     plan = _assign(weights, values, keys, source, "weight") + _assign(opt_vars, values, opt_keys, source, "optimizer variable")
     for variable, value in plan:
         variable.assign(value)

@@ -17,7 +17,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core, _progress, _remote
+from . import _buffers, _core, _progress, _remote
 from ._dtypes import name_of, to_numpy
 from .errors import FormatError, InvalidArgumentError, NotFoundError
 
@@ -129,9 +129,10 @@ def _data_bytes(prefix: PathLike) -> int | None:
     return total
 
 
-def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None, *, data_bytes: int | None = None) -> dict[str, np.ndarray]:
+def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None, *, data_bytes: int | None = None, owned: bool = False) -> dict[str, np.ndarray]:
     """:func:`read` on an opened ``_core.CheckpointReader`` (or ``RemoteCheckpointReader``, with
-    ``data_bytes`` the size of its data objects)."""
+    ``data_bytes`` the size of its data objects); with ``owned``, numeric values come in
+    ``_buffers.OwnedValue`` buffers, for a model being loaded to take over."""
     entries = {e[0]: e for e in reader.entries()}
     wanted = list(entries) if names is None else list(names)
     if data_bytes is None:
@@ -165,7 +166,7 @@ def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None,
                 _log.warning("skipping %r in %s: dtype %s has no numpy equivalent", name, prefix, dtype)
                 continue
             raise FormatError(f"{os.fspath(prefix)}.index: tensor {name!r} has dtype {dtype}, which numpy cannot hold") from None
-        arr = np.empty(shape, dtype=np_dtype)
+        arr = _buffers.owned(shape, np_dtype) if owned else np.empty(shape, dtype=np_dtype)
         out[name] = arr
         fixed_names.append(name)
         buffers.append(arr.reshape(-1).view(np.uint8))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import kerasafe
-from kerasafe import _h5tree, _keras_state
+from kerasafe import _buffers, _h5tree, _keras_state
 from kerasafe.errors import FormatError
 
 keras = pytest.importorskip("keras")
@@ -55,8 +55,8 @@ def test_large_values_stay_in_the_file_until_asked_for(tmp_path: Path):
             got = node.value
             np.testing.assert_array_equal(got, want, err_msg=p)
             if big:
-                assert isinstance(got, _h5tree.OwnedValue)
-                assert got.ctypes.data % _h5tree.ALIGNMENT == 0
+                assert isinstance(got, _buffers.OwnedValue)
+                assert got.ctypes.data % _buffers.ALIGNMENT == 0
                 again = node.take()  # read afresh, not kept
                 assert again.ctypes.data != got.ctypes.data
                 np.testing.assert_array_equal(again, want)
@@ -136,7 +136,7 @@ def test_compile_false_never_reads_the_optimizer_values(tmp_path: Path, monkeypa
 def test_variables_take_over_aligned_buffers_and_copy_anything_else():
     import tensorflow as tf
 
-    value = _h5tree._aligned_empty(4 * 1024).view(np.float32).reshape(32, 32).view(_h5tree.OwnedValue)
+    value = _buffers.aligned_empty(4 * 1024).view(np.float32).reshape(32, 32).view(_buffers.OwnedValue)
     value[...] = np.arange(1024, dtype=np.float32).reshape(32, 32)
     tensor = _keras_state._adopted(value, "float32", tf)
     assert tensor is not None
@@ -144,7 +144,7 @@ def test_variables_take_over_aligned_buffers_and_copy_anything_else():
     assert float(tensor[0, 0]) == -5.0
     assert _keras_state._adopted(value, "float16", tf) is None  # a cast copies
     assert _keras_state._adopted(value[:, ::2], "float32", tf) is None  # not contiguous
-    unaligned = _h5tree._aligned_empty(4 * 1024 + 4)[4:].view(np.float32).view(_h5tree.OwnedValue)
+    unaligned = _buffers.aligned_empty(4 * 1024 + 4)[4:].view(np.float32).view(_buffers.OwnedValue)
     assert _keras_state._adopted(unaligned, "float32", tf) is None  # TensorFlow would abort
     # A loaded model trains in place on adopted buffers and stays correct.
     with _keras_state.filled_from_file():

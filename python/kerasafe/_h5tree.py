@@ -257,13 +257,19 @@ def write(path: str | os.PathLike[str], root: Group) -> None:
     _core.h5_write(os.fspath(path), _to_core(root), progress=_progress.current())
 
 
+def ranges_of(path: str | os.PathLike[str] | _core.MemoryFile) -> Any:
+    """A ``_core.FileRanges`` over the file (or fetched bytes) whose deferred values a tree read
+    from it points at; opened before the tree is read, so both see the same file."""
+    return _core.FileRanges(path if isinstance(path, _core.MemoryFile) else os.fspath(path))
+
+
 def read(path: str | os.PathLike[str] | _core.MemoryFile, *, values: bool = True, deferred: bool = False) -> Group:
     """Read a whole HDF5 file, on disk or fetched into memory (or, with ``values=False``,
     everything but dataset values). With ``deferred``, large values stay in the file (kept
     open) until a dataset's value is asked for."""
     progress = _progress.current()
     if deferred and values:
-        ranges = _core.FileRanges(path if isinstance(path, _core.MemoryFile) else os.fspath(path))
+        ranges = ranges_of(path)
         group = _from_core(_core.h5_read(path, values, progress=progress, deferred=True), ranges, progress)
     else:
         group = _from_core(_core.h5_read(path, values, progress=progress))

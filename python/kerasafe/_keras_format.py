@@ -55,7 +55,7 @@ def load(path: str | os.PathLike[str] | _core.MemoryFile, *, custom_objects: Any
 
     Large weight values stay in the archive until Keras assigns them: each is read then, and
     let go once assigned (the weights member's CRC is checked as a whole before any is read)."""
-    ranges = _core.FileRanges(path if isinstance(path, _core.MemoryFile) else os.fspath(path))
+    ranges = _h5tree.ranges_of(path)
     config_json, metadata_json, weights, assets = _core.keras_archive_read(path, True, progress=_progress.current(), deferred=True)
     with _extracted_assets(path, assets) as assets_dir:
         writer = _metadata(metadata_json).get("keras_version")
@@ -72,7 +72,7 @@ def load(path: str | os.PathLike[str] | _core.MemoryFile, *, custom_objects: Any
         else:
             model = _keras_state.model_from_config(config_json, custom_objects, compile, safe_mode)
         root = _h5tree._from_core(weights, ranges) if weights is not None else _h5tree.Group()
-        del weights  # the tree holds the arrays now, and lets each go once it is assigned
+        del weights  # the tree holds the small arrays and where the large ones are now
         assert isinstance(root, _h5tree.Group)
         if not compile:
             root.children.pop("optimizer", None)  # no optimizer to restore into

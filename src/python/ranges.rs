@@ -10,7 +10,7 @@ use super::progress::{run_counted, ProgressCounter};
 use crate::file_bytes::RangeSource;
 use crate::progress::Progress;
 
-/// A file opened (or a `MemoryFile` held) for reading byte ranges into new numpy arrays.
+/// A file opened (or a `MemoryFile` held) for reading byte ranges into the caller's arrays.
 #[pyclass(frozen, module = "kerasafe._core")]
 pub(crate) struct FileRanges {
     source: RangeSource,

@@ -40,11 +40,42 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
     )
 }
 
+/// Files at least this large that [`replace`] renames over are let go of on another thread.
+const RELEASE_IN_BACKGROUND: u64 = 64 << 20;
+
+/// Rename `tmp` over `dest`. A large regular file that this replaces is kept open across the
+/// rename and closed on a background thread: the kernel frees a file's cached pages (waiting for
+/// any still being written back) when its last link and descriptor go, and inside `rename` that
+/// took longer than writing the new file (0.85 s against 0.27 s for a 1.16 GB `.keras`). Once
+/// renamed over, the old file has no name, so a process that exits first leaves nothing behind.
+pub fn replace(tmp: &Path, dest: &Path) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking (a FIFO would block a plain open) and not through a symlink (rename replaces
+    // the link, not what it points to).
+    let old = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(dest)
+        .ok()
+        .filter(|f| {
+            f.metadata()
+                .is_ok_and(|m| m.is_file() && m.len() >= RELEASE_IN_BACKGROUND)
+        });
+    std::fs::rename(tmp, dest)?;
+    if let Some(old) = old {
+        let spawned = std::thread::Builder::new()
+            .name("kerasafe-release".into())
+            .spawn(move || drop(old));
+        drop(spawned); // if no thread can be made, the file was closed here instead
+    }
+    Ok(())
+}
+
 /// Write `path` through `fill` into a temporary sibling, then rename it into place; the
 /// temporary file is removed when anything fails, so no half-written file is ever visible.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
     let tmp = write_temp(path, fill)?;
-    let renamed = std::fs::rename(&tmp, path);
+    let renamed = replace(&tmp, path);
     if renamed.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -65,4 +96,54 @@ pub fn write_temp(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -
 /// fsync a file or a directory by path.
 pub fn sync_path(path: &Path) -> Result<()> {
     File::open(path).and_then(|f| f.sync_all()).at(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_renames_over_files_links_and_fifos_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let new_file = |content: &[u8]| {
+            let tmp = temp_sibling(&dir.path().join("x"));
+            std::fs::write(&tmp, content).unwrap();
+            tmp
+        };
+        // A large file (sparse: only its length matters) is released on another thread.
+        let big = dir.path().join("big");
+        File::create(&big)
+            .unwrap()
+            .set_len(RELEASE_IN_BACKGROUND)
+            .unwrap();
+        replace(&new_file(b"new"), &big).unwrap();
+        assert_eq!(std::fs::read(&big).unwrap(), b"new");
+        // Small files, and no file at all.
+        let small = dir.path().join("small");
+        std::fs::write(&small, b"old").unwrap();
+        replace(&new_file(b"v2"), &small).unwrap();
+        assert_eq!(std::fs::read(&small).unwrap(), b"v2");
+        let absent = dir.path().join("absent");
+        replace(&new_file(b"v1"), &absent).unwrap();
+        assert_eq!(std::fs::read(&absent).unwrap(), b"v1");
+        // A symlink is replaced itself; what it pointed to is left alone.
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"kept").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        replace(&new_file(b"file now"), &link).unwrap();
+        assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"kept");
+        // A FIFO with no writer: opening it must not block.
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c` is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        replace(&new_file(b"regular"), &fifo).unwrap();
+        assert_eq!(std::fs::read(&fifo).unwrap(), b"regular");
+        // A failed rename reports the error and leaves the temporary file for the caller.
+        let tmp = new_file(b"x");
+        assert!(replace(&tmp, &dir.path().join("no/such/dir/f")).is_err());
+        assert!(tmp.exists());
+    }
 }

@@ -333,7 +333,7 @@ fn roll_forward(prefix: &Path, record: &Path, body: &str) -> Result<()> {
                 ),
             ));
         }
-        match std::fs::rename(dir.join(tmp), &fin) {
+        match fsutil::replace(&dir.join(tmp), &fin) {
             // NotFound: already renamed (by the writer, or by a reader that rolled forward).
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -45,7 +45,7 @@ const RAW_WRITE_MIN: usize = 1 << 20;
 pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
     let tmp = fsutil::temp_sibling(path);
     let result =
-        write_new(&tmp, path, root, 0, false).and_then(|_| std::fs::rename(&tmp, path).at(path));
+        write_new(&tmp, path, root, 0, false).and_then(|_| fsutil::replace(&tmp, path).at(path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -681,7 +681,7 @@ pub fn write_archive(
     let tmp = fsutil::temp_sibling(path);
     let result = write_weights(&tmp, path, weights, weights_file)
         .and_then(|regions| finish_archive(&tmp, path, &regions, &mut others))
-        .and_then(|()| std::fs::rename(&tmp, path).at(path));
+        .and_then(|()| fsutil::replace(&tmp, path).at(path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

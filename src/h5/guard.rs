@@ -10,9 +10,12 @@
 //! libhdf5 reads a collection only where a variable-length reference points, and any byte of the
 //! file can be such a target, so every `GCOL` signature in the file is checked: its walk is
 //! simulated with libhdf5's own rules and the file is refused if the walk would not advance.
-//! The scan reads the file once, sequentially.
+//! The scan reads the file once, in chunks scanned in parallel.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
 
 use crate::file_bytes::ReadAt;
 
@@ -92,33 +95,44 @@ pub(super) fn check_global_heaps(
     let header = align8(8 + size_len);
     let obj_header = align8(8 + size_len);
 
-    let finder = memchr::memmem::Finder::new(b"GCOL");
-    let mut window = Window {
-        file,
-        len,
-        start: 0,
-        buf: Vec::new(),
-    };
-    let mut steps = 0u64;
-    let mut chunk = vec![0u8; CHUNK];
-    let mut pos = 0u64;
-    while pos < len {
-        let n = (CHUNK as u64).min(len - pos) as usize;
-        file.read_exact_at(&mut chunk[..n], pos)?;
-        for hit in finder.find_iter(&chunk[..n]) {
-            let at = pos + hit as u64;
-            match walk(&mut window, at, size_len, header, obj_header, &mut steps)? {
-                Verdict::Fine => {}
-                other => return Ok(other),
+    let steps = AtomicU64::new(0);
+    let stride = (CHUNK - 3) as u64; // chunks overlap by 3 bytes: a signature across two is seen
+    let chunks = len.div_ceil(stride).max(1);
+    // Chunks are scanned in parallel (the scan reads the whole file, so it bounds how fast a
+    // large file opens); the first bad collection by offset is the one reported.
+    let found = (0..chunks).into_par_iter().map_init(
+        || (vec![0u8; CHUNK], memchr::memmem::Finder::new(b"GCOL")),
+        |(chunk, finder), i| -> io::Result<Option<Verdict>> {
+            let pos = i * stride;
+            if pos >= len {
+                return Ok(None);
             }
-        }
-        if pos + n as u64 >= len {
-            break;
-        }
-        // Overlap by 3 bytes so that a signature across two chunks is seen.
-        pos += n as u64 - 3;
+            let n = (CHUNK as u64).min(len - pos) as usize;
+            file.read_exact_at(&mut chunk[..n], pos)?;
+            let mut window = Window {
+                file,
+                len,
+                start: 0,
+                buf: Vec::new(),
+            };
+            for hit in finder.find_iter(&chunk[..n]) {
+                let at = pos + hit as u64;
+                match walk(&mut window, at, size_len, header, obj_header, &steps)? {
+                    Verdict::Fine => {}
+                    other => return Ok(Some(other)),
+                }
+            }
+            Ok(None)
+        },
+    );
+    match found.find_map_first(|r| match r {
+        Ok(None) => None,
+        other => Some(other),
+    }) {
+        Some(Ok(Some(verdict))) => Ok(verdict),
+        Some(Err(e)) => Err(e),
+        Some(Ok(None)) | None => Ok(Verdict::Fine),
     }
-    Ok(Verdict::Fine)
 }
 
 /// Simulate libhdf5's walk over the collection whose signature is at `at`.
@@ -128,7 +142,7 @@ fn walk(
     size_len: u64,
     header: u64,
     obj_header: u64,
-    steps: &mut u64,
+    steps: &AtomicU64,
 ) -> io::Result<Verdict> {
     let Some(h) = w.get(at, (8 + size_len) as usize)? else {
         return Ok(Verdict::Fine);
@@ -143,8 +157,7 @@ fn walk(
     }
     let mut p = header;
     while p < size {
-        *steps += 1;
-        if *steps > MAX_STEPS {
+        if steps.fetch_add(1, Ordering::Relaxed) >= MAX_STEPS {
             return Ok(Verdict::TooMany);
         }
         if p + obj_header > size {
@@ -218,6 +231,25 @@ mod tests {
             Verdict::Fine
         ));
         assert!(matches!(verdict(b"no heaps here"), Verdict::Fine));
+    }
+
+    #[test]
+    fn chunk_boundaries_and_order() {
+        // Two bad collections in different chunks, the first's signature straddling the end of
+        // the first chunk (2 + 2 bytes): the first by offset is the one reported.
+        let mut bad = collection(&[]);
+        bad[16..32].fill(0);
+        let first = CHUNK - 2; // a file offset (the body starts after a 16-byte superblock stub)
+        let mut body = vec![0u8; first - 16];
+        body.extend_from_slice(&bad);
+        body.resize(3 * CHUNK, 0);
+        body.extend_from_slice(&bad);
+        assert!(matches!(verdict(&body), Verdict::Hang(at) if at == first as u64));
+        // Only the later one bad: found in its own chunk.
+        let mut good = collection(&[(1, 5)]);
+        good.truncate(4096);
+        body[first - 16..first - 16 + 4096].copy_from_slice(&good);
+        assert!(matches!(verdict(&body), Verdict::Hang(at) if at == 3 * CHUNK as u64 + 16));
     }
 
     #[test]

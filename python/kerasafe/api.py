@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Union
 
-from . import _core, _progress, _remote, _weights
+from . import _core, _h5tree, _progress, _remote, _weights
 from .errors import ArtifactExistsError, FormatError, NotFoundError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -145,26 +145,32 @@ def load_source(source: str | _core.MemoryFile, *, custom_objects: Any, compile:
     from . import registry
 
     kind = detect_format(source)
-    # Before anything is deserialized: refuse references to code outside Keras and the registry,
-    # and name every custom object nobody provided, at once.
-    custom_objects = registry.preflight_file(source, custom_objects, safe_mode)
     with _progress.task(progress, _progress.describe("loading", _remote.name_of(source)), lambda: _progress.path_bytes(source)):
-        return _load_model(source, kind, custom_objects, compile, safe_mode)
+        # Before anything is deserialized: refuse references to code outside Keras and the
+        # registry, and name every custom object nobody provided, at once. An .h5 file is read
+        # once (its large values stay in the file) for both the check and the load.
+        h5_root = _h5tree.read(source, deferred=True) if kind == "h5" else None
+        if h5_root is not None:
+            config = registry.h5_document(h5_root, _remote.name_of(source))
+            custom_objects = registry.preflight(config, custom_objects, safe_mode, source=_remote.name_of(source))
+        else:
+            custom_objects = registry.preflight_file(source, custom_objects, safe_mode)
+        return _load_model(source, kind, custom_objects, compile, safe_mode, h5_root)
 
 
-def _load_model(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+def _load_model(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool, h5_root: Any = None) -> Any:
     from . import _keras_state
 
     # Keras's initializers would only fill variables that the file's values then overwrite.
-    with _keras_state.filled_from_file():
-        return _load_model_filled(path, kind, custom_objects, compile, safe_mode)
+    with _keras_state.filled_from_file(), _keras_state.sequential_built_once():
+        return _load_model_filled(path, kind, custom_objects, compile, safe_mode, h5_root)
 
 
-def _load_model_filled(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+def _load_model_filled(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool, h5_root: Any) -> Any:
     if kind == "h5":
         from . import _h5
 
-        return _h5.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+        return _h5.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode, root=h5_root)
     if kind == "keras":
         from . import _keras_format
 

@@ -670,7 +670,12 @@ def _read_keras_zip(path: str | _core.MemoryFile) -> Any:
 def _read_h5(path: str | _core.MemoryFile) -> Any:
     from . import _h5tree
 
-    root = _h5tree.read(path, values=False)  # attributes and structure only
+    return h5_document(_h5tree.read(path, values=False), path)  # attributes and structure only
+
+
+def h5_document(root: Any, path: str | _core.MemoryFile) -> dict[str, Any]:
+    """The config document of an ``.h5`` model already read (its root group), for
+    :func:`preflight`: ``{"model_config": ..., "training_config": ...}``."""
     doc: dict[str, Any] = {}
     for key in ("model_config", "training_config"):
         raw = root.attrs.get(key)

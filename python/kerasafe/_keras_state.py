@@ -254,6 +254,81 @@ def filled_from_file() -> Iterator[None]:
             variable.assign(initializer(variable._shape, dtype=variable._dtype))
 
 
+class _SequentialOnce:
+    """Keras 3's ``Sequential.add`` and ``Sequential.from_config`` wrapped while any thread is
+    inside :func:`sequential_built_once` (installed by the first, removed by the last); other
+    threads get the originals' behaviour."""
+
+    lock = threading.Lock()
+    users = 0
+    originals: tuple[Any, Any] | None = None
+    here = threading.local()  # .active: bool
+
+    @classmethod
+    def enter(cls, sequential: Any) -> None:
+        with cls.lock:
+            if cls.users == 0:
+                add, from_config = sequential.__dict__["add"], sequential.__dict__["from_config"]
+                cls.originals = (add, from_config)
+
+                def deferring_add(self: Any, layer: Any, rebuild: bool = True) -> None:
+                    add(self, layer, rebuild=rebuild and not getattr(cls.here, "active", False))
+
+                def built_once(model_cls: Any, config: Any, custom_objects: Any = None) -> Any:
+                    if not getattr(cls.here, "active", False) or not isinstance(config, dict):
+                        return from_config.__func__(model_cls, config, custom_objects)
+                    # Without the build shape the stock method leaves the model unbuilt when no
+                    # layer rebuilt it; build it here the way the last add() would have.
+                    build_input_shape = config.get("build_input_shape")
+                    model = from_config.__func__(model_cls, {k: v for k, v in config.items() if k != "build_input_shape"}, custom_objects)
+                    if model._layers and model._functional is None:
+                        model._maybe_rebuild()
+                    if not model._functional and build_input_shape and isinstance(build_input_shape, (tuple, list)):
+                        model.build(build_input_shape)
+                    return model
+
+                sequential.add, sequential.from_config = deferring_add, classmethod(built_once)
+            cls.users += 1
+
+    @classmethod
+    def leave(cls, sequential: Any) -> None:
+        with cls.lock:
+            cls.users -= 1
+            if cls.users == 0 and cls.originals is not None:
+                sequential.add, sequential.from_config = cls.originals
+                cls.originals = None
+
+
+@contextmanager
+def sequential_built_once() -> Iterator[None]:
+    """Rebuild each ``Sequential`` model being deserialized in this thread once, after its last
+    layer, instead of after every layer: the stock ``from_config`` adds layers one by one, each
+    ``add`` rebuilding the whole graph (a 24-layer model ran 276 layer calls where 24 do). The
+    end state is what ``Sequential(layers=[...])`` builds. Keras 3 only; a Keras without
+    ``add(rebuild=)`` is left alone."""
+    from . import _tf_keras
+
+    here = _SequentialOnce.here
+    if _tf_keras.active() or getattr(here, "active", False):
+        yield
+        return
+    import inspect
+
+    from keras.src.models.sequential import Sequential
+
+    usable = "rebuild" in inspect.signature(Sequential.add).parameters and hasattr(Sequential, "_maybe_rebuild")
+    if not usable or "from_config" not in Sequential.__dict__:
+        yield
+        return
+    _SequentialOnce.enter(Sequential)
+    here.active = True
+    try:
+        yield
+    finally:
+        here.active = False
+        _SequentialOnce.leave(Sequential)
+
+
 def capture(model: Any, assets_dir: Path | None = None) -> Group:
     """The model's variables (and optimizer's) in Keras 3's weights-file layout."""
     saving_lib = _saving_lib()

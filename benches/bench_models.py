@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--json", default=None)
-    ap.add_argument("--formats", default="keras,h5,savedmodel")
+    ap.add_argument("--formats", default="keras,h5,weights,savedmodel")
     args = ap.parse_args()
 
     import keras
@@ -144,6 +144,27 @@ def main() -> None:
         add("h5", "kerasafe", "loadnc", ks, lambda: kerasafe.load_model(ks, compile=False))
         add("h5", "keras", "loadnc", kk, lambda: keras.models.load_model(kk, compile=False))
         clean(ks)(), clean(kk)()
+    if "weights" in formats:
+        ks, kk = work / "ks.weights.h5", work / "k.weights.h5"
+        add("weights.h5", "kerasafe", "save", ks, lambda: kerasafe.save_weights(model, ks), clean(ks))
+        add("weights.h5", "keras", "save", kk, lambda: model.save_weights(kk), clean(kk))
+        add("weights.h5", "kerasafe", "load", ks, lambda: kerasafe.load_weights(model, ks))
+        add("weights.h5", "keras", "load", kk, lambda: model.load_weights(kk))
+        clean(ks)(), clean(kk)()
+        # TF checkpoints: Keras 3 has no saver for them; TensorFlow's object-based one is the peer.
+        ours, theirs = work / "ks_ckpt" / "ckpt", work / "tf_ckpt" / "ckpt"
+        ours.parent.mkdir(exist_ok=True)
+        theirs.parent.mkdir(exist_ok=True)
+        checkpoint = tf.train.Checkpoint(model=model)
+
+        def clean_prefix(prefix: Path) -> Callable[[], None]:
+            return lambda: [p.unlink() for p in prefix.parent.glob(prefix.name + ".*")]
+
+        add("tf-ckpt", "kerasafe", "save", ours.parent, lambda: kerasafe.save_weights(model, ours), clean_prefix(ours))
+        add("tf-ckpt", "tf.train.Checkpoint", "save", theirs.parent, lambda: checkpoint.write(str(theirs)), clean_prefix(theirs))
+        add("tf-ckpt", "kerasafe", "load", ours.parent, lambda: kerasafe.load_weights(model, ours))
+        add("tf-ckpt", "tf.train.Checkpoint", "load", theirs.parent, lambda: checkpoint.read(str(theirs)).assert_consumed())
+        clean(ours.parent)(), clean(theirs.parent)()
     if "savedmodel" in formats:
         ks, tfp, ex = work / "ks_sm", work / "tf_sm", work / "export_sm"
         add("savedmodel", "kerasafe", "save", ks, lambda: kerasafe.save_model(model, ks), clean(ks))

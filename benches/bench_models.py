@@ -151,11 +151,12 @@ def main() -> None:
         add("weights.h5", "kerasafe", "load", ks, lambda: kerasafe.load_weights(model, ks))
         add("weights.h5", "keras", "load", kk, lambda: model.load_weights(kk))
         clean(ks)(), clean(kk)()
-        # TF checkpoints: Keras 3 has no saver for them; TensorFlow's object-based one is the peer.
+        # TF checkpoints: Keras 3 has no saver for them; TensorFlow's object-based one is the
+        # peer, over the same variables (save_weights stores the model's, not the optimizer's).
         ours, theirs = work / "ks_ckpt" / "ckpt", work / "tf_ckpt" / "ckpt"
         ours.parent.mkdir(exist_ok=True)
         theirs.parent.mkdir(exist_ok=True)
-        checkpoint = tf.train.Checkpoint(model=model)
+        checkpoint = tf.train.Checkpoint(weights=[v.value for v in model.weights])
 
         def clean_prefix(prefix: Path) -> Callable[[], None]:
             return lambda: [p.unlink() for p in prefix.parent.glob(prefix.name + ".*")]

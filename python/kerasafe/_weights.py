@@ -200,6 +200,8 @@ def load_tf_checkpoint(model: Any, prefix: str, reader: Any = None) -> None:
         )
     if problems:
         raise FormatError(f"{prefix}.index: checkpoint does not match model {model.name!r}: " + "; ".join(problems))
-    values = checkpoint.read_from(reader, prefix, [key for key, _ in keyed], data_bytes=data_bytes)
+    # Owned buffers: inside load_weights' filled_from_file each variable takes its value's
+    # buffer over instead of copying it.
+    values = checkpoint.read_from(reader, prefix, [key for key, _ in keyed], data_bytes=data_bytes, owned=True)
     for key, variable in keyed:  # everything was read and checked before the first assignment
         variable.assign(values[key])

@@ -215,7 +215,15 @@ def load_weights(model: Any, filepath: PathLike, *, progress: bool | None = None
     default) as ``KERASAFE_PROGRESS`` says, else only when stderr is a terminal and the job moves
     at least 1 GiB.
     """
-    path = os.fspath(filepath)
+    from . import _keras_state
+
+    # Values are read into buffers of their own that the variables then keep (on TensorFlow),
+    # rather than copied into new tensors first.
+    with _keras_state.filled_from_file():
+        _load_weights(model, os.fspath(filepath), progress, storage_options)
+
+
+def _load_weights(model: Any, path: str, progress: bool | None, storage_options: Mapping[str, Any] | None) -> None:
     source: str | _core.MemoryFile = path
     if _remote.is_remote(path):
         if not _is_h5(path):

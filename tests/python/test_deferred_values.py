@@ -152,3 +152,34 @@ def test_variables_take_over_aligned_buffers_and_copy_anything_else():
         v.assign(value)
     v.assign_add(np.ones((32, 32), "float32"))
     np.testing.assert_array_equal(v.numpy()[0, :3], [-4.0, 2.0, 3.0])
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="adoption is TensorFlow's")
+@pytest.mark.parametrize("name", ["w.weights.h5", "ckpt"])
+def test_load_weights_hands_variables_their_buffers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str):
+    model, x = _model()
+    path = tmp_path / name
+    kerasafe.save_weights(model, path)
+    target, _ = _model()
+    adopted: list[tuple[int, ...]] = []
+    real = _keras_state._adopted
+
+    def counting(value, dtype, tf):
+        tensor = real(value, dtype, tf)
+        if tensor is not None:
+            adopted.append(tuple(value.shape))
+        return tensor
+
+    monkeypatch.setattr(_keras_state, "_adopted", counting)
+    kerasafe.load_weights(target, path)
+    # Both kernels (256 KiB and 512 KiB) at least; a TF checkpoint's biases too.
+    assert {(256, 256), (256, 512)} <= set(adopted)
+    if name == "ckpt":
+        assert len(adopted) == len(model.weights)
+    np.testing.assert_array_equal(target.predict(x, verbose=0), model.predict(x, verbose=0))
+    # The variables now live in those buffers and train as usual.
+    y = np.ones((4, 512), "float32")
+    target.compile(optimizer="sgd", loss="mse")
+    model.compile(optimizer="sgd", loss="mse")
+    np.testing.assert_allclose(target.train_on_batch(x, y), model.train_on_batch(x, y), rtol=1e-6)
+    np.testing.assert_allclose(target.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)

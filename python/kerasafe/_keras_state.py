@@ -8,6 +8,7 @@ the Rust core then writes or reads the file. The layout is therefore Keras's exa
 
 from __future__ import annotations
 
+import inspect
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -155,53 +156,75 @@ def _optimizer_state_by_reference(model: Any) -> Iterator[None]:
         del optimizer.save_own_variables
 
 
-class _Unfilled:
-    """Keras's TF ``Variable`` with two methods wrapped while any thread is inside
-    :func:`filled_from_file` (installed by the first, removed by the last); the wrappers act only
-    for threads inside it and call the originals for every other thread."""
+class _ScopedPatch:
+    """Methods of a class replaced while any thread is inside a scope that needs them: installed
+    by the first thread to enter, removed by the last to leave. The replacements look at
+    :attr:`here` (thread-local) and behave as the originals for threads outside the scope."""
 
-    lock = threading.Lock()
-    users = 0
-    originals: tuple[Any, Any] | None = None
-    here = threading.local()  # .created: [(variable, initializer)], .assigned: {id(variable)}
+    def __init__(self, *names: str) -> None:
+        self.names = names
+        self.lock = threading.Lock()
+        self.users = 0
+        self.saved: dict[str, Any] | None = None
+        self.here = threading.local()
 
-    @classmethod
-    def enter(cls, variable_class: Any, tf: Any) -> None:
-        with cls.lock:
-            if cls.users == 0:
-                initialize, direct_assign, convert = variable_class._initialize_with_initializer, variable_class._direct_assign, variable_class._convert_to_tensor
-                cls.originals = (initialize, direct_assign, convert)
+    def enter(self, target: type, make: Any) -> None:
+        """``make(*originals)`` returns the replacements; originals as stored on the class or the
+        base it inherits them from (a classmethod as its descriptor)."""
+        with self.lock:
+            if self.users == 0:
+                self.saved = {n: target.__dict__.get(n, _INHERITED) for n in self.names}
+                originals = [inspect.getattr_static(target, n) for n in self.names]
+                for name, replacement in zip(self.names, make(*originals)):
+                    setattr(target, name, replacement)
+            self.users += 1
 
-                def allocate_only(self: Any, initializer: Any) -> None:
-                    created = getattr(cls.here, "created", None)
-                    if created is None:
-                        return initialize(self, initializer)
-                    created.append((self, initializer))
-                    self._initialize(lambda: tf.raw_ops.Empty(shape=self._shape, dtype=tf.as_dtype(self._dtype), init=False))
+    def leave(self, target: type) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0 and self.saved is not None:
+                for name, original in self.saved.items():
+                    if original is _INHERITED:
+                        delattr(target, name)
+                    else:
+                        setattr(target, name, original)
+                self.saved = None
 
-                def recording_assign(self: Any, value: Any) -> None:
-                    assigned = getattr(cls.here, "assigned", None)
-                    if assigned is not None:
-                        assigned.add(id(self))
-                    direct_assign(self, value)
 
-                def adopting_convert(self: Any, value: Any, dtype: Any = None) -> Any:
-                    if type(value) is OwnedValue and getattr(cls.here, "created", None) is not None:
-                        tensor = _adopted(value, dtype, tf)
-                        if tensor is not None:
-                            return tensor
-                    return convert(self, value, dtype)
+_INHERITED = object()
 
-                variable_class._initialize_with_initializer, variable_class._direct_assign, variable_class._convert_to_tensor = allocate_only, recording_assign, adopting_convert
-            cls.users += 1
+# Keras's TF Variable while a thread is inside filled_from_file;
+# here.created: [(variable, initializer)], here.assigned: {id(variable)}.
+_UNFILLED = _ScopedPatch("_initialize_with_initializer", "_direct_assign", "_convert_to_tensor")
 
-    @classmethod
-    def leave(cls, variable_class: Any) -> None:
-        with cls.lock:
-            cls.users -= 1
-            if cls.users == 0 and cls.originals is not None:
-                variable_class._initialize_with_initializer, variable_class._direct_assign, variable_class._convert_to_tensor = cls.originals
-                cls.originals = None
+
+def _unfilled_methods(tf: Any) -> Any:
+    here = _UNFILLED.here
+
+    def make(initialize: Any, direct_assign: Any, convert: Any) -> tuple[Any, Any, Any]:
+        def allocate_only(self: Any, initializer: Any) -> None:
+            created = getattr(here, "created", None)
+            if created is None:
+                return initialize(self, initializer)
+            created.append((self, initializer))
+            self._initialize(lambda: tf.raw_ops.Empty(shape=self._shape, dtype=tf.as_dtype(self._dtype), init=False))
+
+        def recording_assign(self: Any, value: Any) -> None:
+            assigned = getattr(here, "assigned", None)
+            if assigned is not None:
+                assigned.add(id(self))
+            direct_assign(self, value)
+
+        def adopting_convert(self: Any, value: Any, dtype: Any = None) -> Any:
+            if type(value) is OwnedValue and getattr(here, "created", None) is not None:
+                tensor = _adopted(value, dtype, tf)
+                if tensor is not None:
+                    return tensor
+            return convert(self, value, dtype)
+
+        return allocate_only, recording_assign, adopting_convert
+
+    return make
 
 
 def _adopted(value: OwnedValue, dtype: Any, tf: Any) -> Any:
@@ -233,7 +256,7 @@ def filled_from_file() -> Iterator[None]:
     """
     from . import _tf_keras
 
-    here = _Unfilled.here
+    here = _UNFILLED.here
     if _tf_keras.active() or getattr(here, "created", None) is not None or keras_bridge.keras_module().backend.backend() != "tensorflow":
         yield  # nested, tf-keras or another backend: nothing to skip
         return
@@ -242,61 +265,42 @@ def filled_from_file() -> Iterator[None]:
 
     created: list[tuple[Any, Any]] = []
     assigned: set[int] = set()
-    _Unfilled.enter(Variable, tf)
+    _UNFILLED.enter(Variable, _unfilled_methods(tf))
     here.created, here.assigned = created, assigned
     try:
         yield
     finally:
         here.created = here.assigned = None
-        _Unfilled.leave(Variable)
+        _UNFILLED.leave(Variable)
     for variable, initializer in created:
         if id(variable) not in assigned:
             variable.assign(initializer(variable._shape, dtype=variable._dtype))
 
 
-class _SequentialOnce:
-    """Keras 3's ``Sequential.add`` and ``Sequential.from_config`` wrapped while any thread is
-    inside :func:`sequential_built_once` (installed by the first, removed by the last); other
-    threads get the originals' behaviour."""
+# Keras 3's Sequential while a thread is inside sequential_built_once; here.active: bool.
+_SEQUENTIAL_ONCE = _ScopedPatch("add", "from_config")
 
-    lock = threading.Lock()
-    users = 0
-    originals: tuple[Any, Any] | None = None
-    here = threading.local()  # .active: bool
 
-    @classmethod
-    def enter(cls, sequential: Any) -> None:
-        with cls.lock:
-            if cls.users == 0:
-                add, from_config = sequential.__dict__["add"], sequential.__dict__["from_config"]
-                cls.originals = (add, from_config)
+def _sequential_once_methods(add: Any, from_config: Any) -> tuple[Any, Any]:
+    here = _SEQUENTIAL_ONCE.here
 
-                def deferring_add(self: Any, layer: Any, rebuild: bool = True) -> None:
-                    add(self, layer, rebuild=rebuild and not getattr(cls.here, "active", False))
+    def deferring_add(self: Any, layer: Any, rebuild: bool = True) -> None:
+        add(self, layer, rebuild=rebuild and not getattr(here, "active", False))
 
-                def built_once(model_cls: Any, config: Any, custom_objects: Any = None) -> Any:
-                    if not getattr(cls.here, "active", False) or not isinstance(config, dict):
-                        return from_config.__func__(model_cls, config, custom_objects)
-                    # Without the build shape the stock method leaves the model unbuilt when no
-                    # layer rebuilt it; build it here the way the last add() would have.
-                    build_input_shape = config.get("build_input_shape")
-                    model = from_config.__func__(model_cls, {k: v for k, v in config.items() if k != "build_input_shape"}, custom_objects)
-                    if model._layers and model._functional is None:
-                        model._maybe_rebuild()
-                    if not model._functional and build_input_shape and isinstance(build_input_shape, (tuple, list)):
-                        model.build(build_input_shape)
-                    return model
+    def built_once(model_cls: Any, config: Any, custom_objects: Any = None) -> Any:
+        if not getattr(here, "active", False) or not isinstance(config, dict):
+            return from_config.__func__(model_cls, config, custom_objects)
+        # Without the build shape the stock method leaves the model unbuilt when no layer
+        # rebuilt it; build it here the way the last add() would have.
+        build_input_shape = config.get("build_input_shape")
+        model = from_config.__func__(model_cls, {k: v for k, v in config.items() if k != "build_input_shape"}, custom_objects)
+        if model._layers and model._functional is None:
+            model._maybe_rebuild()
+        if not model._functional and build_input_shape and isinstance(build_input_shape, (tuple, list)):
+            model.build(build_input_shape)
+        return model
 
-                sequential.add, sequential.from_config = deferring_add, classmethod(built_once)
-            cls.users += 1
-
-    @classmethod
-    def leave(cls, sequential: Any) -> None:
-        with cls.lock:
-            cls.users -= 1
-            if cls.users == 0 and cls.originals is not None:
-                sequential.add, sequential.from_config = cls.originals
-                cls.originals = None
+    return deferring_add, classmethod(built_once)
 
 
 @contextmanager
@@ -308,25 +312,23 @@ def sequential_built_once() -> Iterator[None]:
     ``add(rebuild=)`` is left alone."""
     from . import _tf_keras
 
-    here = _SequentialOnce.here
+    here = _SEQUENTIAL_ONCE.here
     if _tf_keras.active() or getattr(here, "active", False):
         yield
         return
-    import inspect
-
     from keras.src.models.sequential import Sequential
 
     usable = "rebuild" in inspect.signature(Sequential.add).parameters and hasattr(Sequential, "_maybe_rebuild")
     if not usable or "from_config" not in Sequential.__dict__:
         yield
         return
-    _SequentialOnce.enter(Sequential)
+    _SEQUENTIAL_ONCE.enter(Sequential, _sequential_once_methods)
     here.active = True
     try:
         yield
     finally:
         here.active = False
-        _SequentialOnce.leave(Sequential)
+        _SEQUENTIAL_ONCE.leave(Sequential)
 
 
 def capture(model: Any, assets_dir: Path | None = None) -> Group:

@@ -9,6 +9,24 @@ fn regressions() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/regressions")
 }
 
+/// Both reads of the regression file `name` fail with a format error whose message names the
+/// file and contains each of `needles`.
+fn assert_format_error(name: &str, needles: &[&str]) {
+    let path = regressions().join(name);
+    for read in [h5::read_structure, h5::read_file] {
+        match read(&path) {
+            Err(e @ Error::Format { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(name), "{text}");
+                for needle in needles {
+                    assert!(text.contains(needle), "{text}");
+                }
+            }
+            other => panic!("expected a format error, got {other:?}"),
+        }
+    }
+}
+
 /// Peak resident memory of this process (`VmHWM`), in KiB; `None` off Linux.
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -41,18 +59,7 @@ fn h5_vlen_attribute_with_a_4gib_length_is_refused_cheaply() {
 /// end in a format error naming the file, without using the memory.
 #[test]
 fn h5_metadata_entry_with_a_40gib_size_is_a_format_error() {
-    let path = regressions().join("h5_metadata_entry_40gib_size.h5");
-    for read in [h5::read_structure, h5::read_file] {
-        match read(&path) {
-            Err(e @ Error::Format { .. }) => {
-                assert!(
-                    e.to_string().contains("h5_metadata_entry_40gib_size.h5"),
-                    "{e}"
-                )
-            }
-            other => panic!("expected a format error, got {other:?}"),
-        }
-    }
+    assert_format_error("h5_metadata_entry_40gib_size.h5", &[]);
     if let Some(peak) = peak_rss_kib() {
         assert!(peak < 512 * 1024, "peak RSS {peak} KiB");
     }
@@ -63,20 +70,10 @@ fn h5_metadata_entry_with_a_40gib_size_is_a_format_error() {
 /// AddressSanitizer reported in `H5A__read`). The stored size is now checked before the read.
 #[test]
 fn h5_attribute_with_short_stored_data_is_refused_before_libhdf5_reads_it() {
-    let path = regressions().join("h5_attr_data_shorter_than_type.h5");
-    for read in [h5::read_structure, h5::read_file] {
-        match read(&path) {
-            Err(e @ Error::Format { .. }) => {
-                let text = e.to_string();
-                assert!(text.contains("h5_attr_data_shorter_than_type.h5"), "{text}");
-                assert!(
-                    text.contains("stores 15 bytes, but its type and shape need 16"),
-                    "{text}"
-                );
-            }
-            other => panic!("expected a format error, got {other:?}"),
-        }
-    }
+    assert_format_error(
+        "h5_attr_data_shorter_than_type.h5",
+        &["stores 15 bytes, but its type and shape need 16"],
+    );
 }
 
 /// A 16 KB HDF5 file whose compound type has a member reaching outside the compound: libhdf5
@@ -84,20 +81,7 @@ fn h5_attribute_with_short_stored_data_is_refused_before_libhdf5_reads_it() {
 /// error naming the file and the object.
 #[test]
 fn h5_compound_member_outside_its_parent_is_a_format_error() {
-    let path = regressions().join("h5_compound_member_outside_parent.h5");
-    for read in [h5::read_structure, h5::read_file] {
-        match read(&path) {
-            Err(e @ Error::Format { .. }) => {
-                let text = e.to_string();
-                assert!(
-                    text.contains("h5_compound_member_outside_parent.h5"),
-                    "{text}"
-                );
-                assert!(text.contains("/c128"), "{text}");
-            }
-            other => panic!("expected a format error, got {other:?}"),
-        }
-    }
+    assert_format_error("h5_compound_member_outside_parent.h5", &["/c128"]);
 }
 
 /// A 1.4 KB HDF5 file whose dataset has a filter pipeline and then a fill-value message of an
@@ -106,19 +90,8 @@ fn h5_compound_member_outside_its_parent_is_a_format_error() {
 /// must be a format error naming the file, the dataset and the cause.
 #[test]
 fn h5_fill_value_of_unknown_version_is_a_format_error() {
-    let path = regressions().join("h5_fill_value_bad_version_after_filters.h5");
-    for read in [h5::read_structure, h5::read_file] {
-        match read(&path) {
-            Err(e @ Error::Format { .. }) => {
-                let text = e.to_string();
-                assert!(
-                    text.contains("h5_fill_value_bad_version_after_filters.h5"),
-                    "{text}"
-                );
-                assert!(text.contains("/x"), "{text}");
-                assert!(text.contains("fill value"), "{text}");
-            }
-            other => panic!("expected a format error, got {other:?}"),
-        }
-    }
+    assert_format_error(
+        "h5_fill_value_bad_version_after_filters.h5",
+        &["/x", "fill value"],
+    );
 }

@@ -145,20 +145,20 @@ def load_source(source: str | _core.MemoryFile, *, custom_objects: Any, compile:
     from . import registry
 
     kind = detect_format(source)
-    with _progress.task(progress, _progress.describe("loading", _remote.name_of(source)), lambda: _progress.path_bytes(source)):
+    name = _remote.name_of(source)
+    with _progress.task(progress, _progress.describe("loading", name), lambda: _progress.path_bytes(source)):
         # Before anything is deserialized: refuse references to code outside Keras and the
         # registry, and name every custom object nobody provided, at once. An .h5 file is read
         # once (its large values stay in the file) for both the check and the load.
         h5_root = _h5tree.read(source, deferred=True) if kind == "h5" else None
         if h5_root is not None:
-            config = registry.h5_document(h5_root, _remote.name_of(source))
-            custom_objects = registry.preflight(config, custom_objects, safe_mode, source=_remote.name_of(source))
+            custom_objects = registry.preflight(registry.h5_document(h5_root, name), custom_objects, safe_mode, source=name)
         else:
             custom_objects = registry.preflight_file(source, custom_objects, safe_mode)
         return _load_model(source, kind, custom_objects, compile, safe_mode, h5_root)
 
 
-def _load_model(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool, h5_root: Any = None) -> Any:
+def _load_model(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool, h5_root: Any) -> Any:
     from . import _keras_state
 
     # Keras's initializers would only fill variables that the file's values then overwrite.

@@ -58,6 +58,11 @@ const ALL: [DType; 21] = [
 ];
 
 impl DType {
+    /// Every dtype kerasafe can hold.
+    pub fn all() -> &'static [DType] {
+        &ALL
+    }
+
     /// The TensorFlow enum value.
     pub fn tf_enum(self) -> i32 {
         self as i32

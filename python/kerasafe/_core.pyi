@@ -7,6 +7,8 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+# Names of the dtypes the core can hold ("float32", "bfloat16", "string", ...).
+DTYPES: tuple[str, ...]
 
 _Path = str | PathLike[str]
 _Flat = npt.NDArray[np.uint8]

@@ -156,7 +156,7 @@ def _optimizer_state_by_reference(model: Any) -> Iterator[None]:
         del optimizer.save_own_variables
 
 
-class _ScopedPatch:
+class ScopedPatch:
     """Methods of a class replaced while any thread is inside a scope that needs them: installed
     by the first thread to enter, removed by the last to leave. The replacements look at
     :attr:`here` (thread-local) and behave as the originals for threads outside the scope."""
@@ -195,7 +195,7 @@ _INHERITED = object()
 
 # Keras's TF Variable while a thread is inside filled_from_file;
 # here.created: [(variable, initializer)], here.assigned: {id(variable)}.
-_UNFILLED = _ScopedPatch("_initialize_with_initializer", "_direct_assign", "_convert_to_tensor")
+_UNFILLED = ScopedPatch("_initialize_with_initializer", "_direct_assign", "_convert_to_tensor")
 
 
 def _unfilled_methods(tf: Any) -> Any:
@@ -278,7 +278,7 @@ def filled_from_file() -> Iterator[None]:
 
 
 # Keras 3's Sequential while a thread is inside sequential_built_once; here.active: bool.
-_SEQUENTIAL_ONCE = _ScopedPatch("add", "from_config")
+_SEQUENTIAL_ONCE = ScopedPatch("add", "from_config")
 
 
 def _sequential_once_methods(add: Any, from_config: Any) -> tuple[Any, Any]:

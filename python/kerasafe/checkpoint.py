@@ -36,7 +36,7 @@ def _as_bytes(name: str, item: Any) -> bytes:
     raise InvalidArgumentError(f"tensor {name!r}: string tensors hold bytes or str, not {type(item).__name__}")
 
 
-def _as_values(name: str, value: Any) -> tuple[str, str, list[int], Any]:
+def as_values(name: str, value: Any) -> tuple[str, str, list[int], Any]:
     arr = np.asarray(value)
     shape = list(arr.shape)
     if arr.dtype.kind in "OSU":
@@ -71,7 +71,7 @@ def write(
         with _remote.writing_prefix(str(prefix), storage_options) as local:
             write(local, tensors, progress=progress)
         return
-    values = [_as_values(str(k), v) for k, v in tensors.items()]
+    values = [as_values(str(k), v) for k, v in tensors.items()]
     estimate = lambda: sum(_nbytes(v) for v in values)  # noqa: E731
     with _progress.task(progress, _progress.describe("writing", prefix), estimate):
         _core.checkpoint_write(os.fspath(prefix), values, progress=_progress.current())

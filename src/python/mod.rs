@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use numpy::{PyReadonlyArray1, PyReadwriteArray1};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
 
 use crate::checkpoint::{self, object_graph, BundleReader};
 use crate::tensor::{DType, Tensor, TensorData};
@@ -190,5 +190,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     #[cfg(feature = "s3")]
     remote::register(m)?;
     m.add("HAS_OBJECT_STORAGE", cfg!(feature = "s3"))?;
+    let dtypes: Vec<&str> = DType::all().iter().map(|d| d.name()).collect();
+    m.add("DTYPES", PyTuple::new(m.py(), dtypes)?)?;
     Ok(())
 }

@@ -58,7 +58,7 @@ def test_counter_starts_at_zero():
 
 def test_checkpoint_write_and_read_count_every_byte(tmp_path: Path):
     prefix = tmp_path / "ckpt"
-    values = [checkpoint._as_values(k, v) for k, v in tensors().items()]
+    values = [checkpoint.as_values(k, v) for k, v in tensors().items()]
     c = _core.ProgressCounter()
     _core.checkpoint_write(str(prefix), values, progress=c)
     size = data_file(prefix).stat().st_size

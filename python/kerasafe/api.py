@@ -69,8 +69,6 @@ def _save_local(model: Any, path: str, include_optimizer: bool, progress: bool |
     kind = _kind_for_save(path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    if kind == "savedmodel":
-        progress = False  # TensorFlow writes the SavedModel's bytes itself: nothing to count
     with _progress.task(progress, _progress.describe("saving", path), lambda: _progress.model_bytes(model)):
         _save_model(model, path, kind, include_optimizer)
 

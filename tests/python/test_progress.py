@@ -239,7 +239,7 @@ def model():
     return m
 
 
-@pytest.mark.parametrize("name", ["model.h5", "model.keras"])
+@pytest.mark.parametrize("name", ["model.h5", "model.keras", "savedmodel_dir"])
 def test_save_and_load_model_draw_one_bar_each(model, tmp_path: Path, capsys, name: str):
     path = tmp_path / name
     kerasafe.save_model(model, path, progress=True)

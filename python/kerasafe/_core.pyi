@@ -43,7 +43,10 @@ _Source = _Path | MemoryFile
 
 # -- checkpoints ------------------------------------------------------------------------------------
 def checkpoint_write(
-    prefix: _Path, tensors: list[tuple[str, str, list[int], _Flat | list[bytes]]], progress: ProgressCounter | None = None
+    prefix: _Path,
+    tensors: list[tuple[str, str, list[int], _Flat | list[bytes]]],
+    progress: ProgressCounter | None = None,
+    for_artifact: bool = False,
 ) -> None: ...
 
 class CheckpointReader:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _keras_state, _progress, _weights, checkpoint, keras_bridge
+from . import _core, _keras_state, _weights, checkpoint, keras_bridge
 from .errors import FormatError, InvalidArgumentError, KerasafeWarning
 
 KERAS_CONFIG = "keras_config.json"
@@ -133,7 +133,7 @@ def _save_v2_methods(save_v2: Any) -> tuple[Any]:
             values = shard_values(tf, tensor_names, shape_and_slices, tensors)
         if values is None:
             return save_v2(prefix, tensor_names, shape_and_slices, tensors, name=name)
-        _core.checkpoint_write(_text(prefix), values, progress=_progress.current())
+        checkpoint.write_values(_text(prefix), values)
         return None  # what the eager op returns
 
     return (save_v2_here,)

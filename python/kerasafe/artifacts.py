@@ -254,7 +254,8 @@ def _save_artifact(
     device = _device_info()
 
     def build(directory: Path) -> tuple[Comparison, dict[str, Any]]:
-        _formats.save_into(model, format, directory)
+        with checkpoint.writing_for_artifact():
+            _formats.save_into(model, format, directory)
         _write_reference(directory, inputs, expected)
         reloaded = _formats.load_from(format, directory, custom_objects=keras_bridge.custom_objects_of(model), compile=False, model_factory=lambda: keras_bridge.clone_structure(model))
         comparison = compare_outputs(expected, _run(reloaded, inputs))

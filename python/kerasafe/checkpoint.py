@@ -11,7 +11,9 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Union
 
@@ -26,6 +28,25 @@ __all__ = ["write", "read", "list_variables", "OBJECT_GRAPH_KEY"]
 PathLike = Union[str, "os.PathLike[str]"]
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _log = logging.getLogger("kerasafe")
+_FOR_ARTIFACT = threading.local()
+
+
+@contextmanager
+def writing_for_artifact() -> Iterator[None]:
+    """Bundles this thread writes meanwhile are hashed as they are written, for the manifest of
+    the artifact being staged (which then does not read them back)."""
+    outer = getattr(_FOR_ARTIFACT, "active", False)
+    _FOR_ARTIFACT.active = True
+    try:
+        yield
+    finally:
+        _FOR_ARTIFACT.active = outer
+
+
+def write_values(prefix: str, values: list[tuple[str, str, list[int], Any]]) -> None:
+    """Write ``as_values`` tuples with the core's bundle writer (progress and artifact hashing
+    as this thread's scope says)."""
+    _core.checkpoint_write(prefix, values, progress=_progress.current(), for_artifact=getattr(_FOR_ARTIFACT, "active", False))
 
 
 def _as_bytes(name: str, item: Any) -> bytes:
@@ -74,7 +95,7 @@ def write(
     values = [as_values(str(k), v) for k, v in tensors.items()]
     estimate = lambda: sum(_nbytes(v) for v in values)  # noqa: E731
     with _progress.task(progress, _progress.describe("writing", prefix), estimate):
-        _core.checkpoint_write(os.fspath(prefix), values, progress=_progress.current())
+        write_values(os.fspath(prefix), values)
 
 
 def _reader(prefix: PathLike) -> Any:

@@ -158,6 +158,17 @@ fn header_bytes(num_shards: i32) -> Vec<u8> {
 /// `BundleWriter` does with its `Add` calls); the index is sorted by name.
 /// Both files are written under temporary names, then published together (see [`publish_pair`]).
 pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
+    write_bundle(prefix, tensors, false)
+}
+
+/// [`write`] for an artifact being staged: the data file's SHA-256 is computed while it is
+/// written, on another core, and kept for the artifact's manifest
+/// ([`crate::store::manifest::remember_written`]), which then need not read the file back.
+pub fn write_for_artifact(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
+    write_bundle(prefix, tensors, true)
+}
+
+fn write_bundle(prefix: &Path, tensors: &[(&str, Tensor<'_>)], hash: bool) -> Result<()> {
     let mut names: Vec<&str> = tensors.iter().map(|(n, _)| *n).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
@@ -204,7 +215,7 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
     let data_tmp = fsutil::write_temp(&data_final, |f| {
         f.set_len(total)?;
         let file: &File = f;
-        let (written, crcs) = rayon::join(
+        let (written, (sha256, crcs)) = rayon::join(
             || -> std::io::Result<()> {
                 let mut at = 0u64;
                 for s in &serialized {
@@ -218,16 +229,28 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
                 Ok(())
             },
             || {
-                jobs.par_iter()
-                    .map(|&(i, piece)| match piece {
-                        Some(bytes) => crc32c::crc32c(bytes),
-                        None => serialized[i].crc.unwrap_or_default(),
-                    })
-                    .collect::<Vec<u32>>()
+                rayon::join(
+                    // The data file's bytes in file order, exactly what the writer writes; first,
+                    // as the longest job (the CRC jobs are stolen once the write is done).
+                    || hash.then(|| sha256_of(&serialized)),
+                    || {
+                        jobs.par_iter()
+                            .map(|&(i, piece)| match piece {
+                                Some(bytes) => crc32c::crc32c(bytes),
+                                None => serialized[i].crc.unwrap_or_default(),
+                            })
+                            .collect::<Vec<u32>>()
+                    },
+                )
             },
         );
         job_crcs = crcs;
-        written
+        written?;
+        if let Some(sha256) = sha256 {
+            // Taken after the last write; the renames that publish the file keep it.
+            crate::store::manifest::remember_written(&file.metadata()?, &sha256);
+        }
+        Ok(())
     })?;
     let mut crcs = vec![0u32; serialized.len()];
     for (&(i, piece), &crc) in jobs.iter().zip(&job_crcs) {
@@ -268,6 +291,19 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
         }
     };
     publish_pair(prefix, &data_tmp, &index_tmp)
+}
+
+/// SHA-256 of the data file `serialized` makes (each tensor's head, then its pieces).
+fn sha256_of(serialized: &[Serialized<'_>]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for s in serialized {
+        hasher.update(&s.head);
+        for p in &s.pieces {
+            hasher.update(p);
+        }
+    }
+    hasher.finalize().into()
 }
 
 /// `PREFIX.kerasafe-commit`: while it exists, it names the temporary data and index files that

@@ -32,13 +32,16 @@ enum Values<'py> {
 }
 
 /// Write a single-shard bundle. `tensors` holds `(name, dtype, shape, values)` in data-file order.
+/// `for_artifact`: also hash the data file while writing it, for the manifest of the artifact
+/// being staged (`checkpoint::write_for_artifact`).
 #[pyfunction]
-#[pyo3(signature = (prefix, tensors, progress=None))]
+#[pyo3(signature = (prefix, tensors, progress=None, for_artifact=false))]
 fn checkpoint_write(
     py: Python<'_>,
     prefix: PathBuf,
     tensors: Vec<(String, String, Vec<u64>, Values<'_>)>,
     progress: Option<&Bound<'_, ProgressCounter>>,
+    for_artifact: bool,
 ) -> PyResult<()> {
     let mut owned = Vec::with_capacity(tensors.len());
     for (name, dtype, shape, values) in &tensors {
@@ -62,7 +65,12 @@ fn checkpoint_write(
             },
         ));
     }
-    run_counted(py, progress, || checkpoint::write(&prefix, &owned))
+    let write = if for_artifact {
+        checkpoint::write_for_artifact
+    } else {
+        checkpoint::write
+    };
+    run_counted(py, progress, || write(&prefix, &owned))
 }
 
 /// `(name, buffer)` pairs for a reader's `read_many_into`, from parallel lists.

@@ -24,10 +24,10 @@ use serde_json::Value;
 
 use super::{safe_join, Remote};
 use crate::error::{Error, Location, Result};
-use crate::store::manifest::{HashMismatch, SizeMismatch};
+use crate::store::manifest::{hash_staged, HashMismatch, SizeMismatch};
 use crate::store::{
-    self, hash_files, metadata, next_version, FileEntry, Manifest, VerifyReport, Version, LATEST,
-    MANIFEST_KEY, METADATA_FILE, VERSION_KEY,
+    self, metadata, next_version, FileEntry, Manifest, VerifyReport, Version, LATEST, MANIFEST_KEY,
+    METADATA_FILE, VERSION_KEY,
 };
 
 /// The object that claims a version before its files are uploaded.
@@ -180,7 +180,7 @@ pub fn publish(
             local_dir.display()
         )));
     }
-    let manifest = hash_files(local_dir)?;
+    let manifest = hash_staged(local_dir)?;
     let v = claim(root, name, format, version)?;
     let dir = root.join(&version_rel(name, format, v))?;
     let files: Vec<(PathBuf, String)> = manifest

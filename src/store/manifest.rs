@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -141,9 +142,58 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Which file, as written: a digest remembered for it holds only while all of these are unchanged
+/// (any write moves the modification time; a rename, as TensorFlow's shard merge does, keeps them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl Identity {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+}
+
+/// SHA-256s computed while files were written for an artifact ([`remember_written`]), so that
+/// publishing it need not read them back; each is used once, by [`hash_staged`] only
+/// ([`verify`] always reads).
+static WRITTEN: Mutex<Vec<(Identity, String)>> = Mutex::new(Vec::new());
+/// Digests kept at most (the oldest go first): far more than one artifact's files.
+const WRITTEN_KEPT: usize = 64;
+
+/// Record the SHA-256 of the bytes just written to the file `meta` describes (taken after the
+/// last write), for the commit of the artifact being staged.
+pub(crate) fn remember_written(meta: &std::fs::Metadata, sha256: &[u8]) {
+    let mut kept = WRITTEN.lock().unwrap_or_else(|p| p.into_inner());
+    let id = Identity::of(meta);
+    kept.retain(|(k, _)| (k.dev, k.ino) != (id.dev, id.ino));
+    if kept.len() >= WRITTEN_KEPT {
+        kept.remove(0);
+    }
+    kept.push((id, hex(sha256)));
+}
+
+/// The digest remembered for this file, if it is still the file that was written.
+fn take_written(meta: &std::fs::Metadata) -> Option<String> {
+    let mut kept = WRITTEN.lock().unwrap_or_else(|p| p.into_inner());
+    let id = Identity::of(meta);
+    let at = kept.iter().position(|(k, _)| *k == id)?;
+    Some(kept.swap_remove(at).1)
+}
+
 /// Hash a file found by the walk, checking it is still the same regular file once opened (a
-/// file swapped for a symlink between the walk and the open is refused).
-fn hash_found(f: &Found, progress: &Progress) -> Result<FileEntry> {
+/// file swapped for a symlink between the walk and the open is refused). With `written`, a
+/// digest remembered while the file was written stands in for reading it.
+fn hash_found(f: &Found, progress: &Progress, written: bool) -> Result<FileEntry> {
     let mut file = File::open(&f.path).at(&f.path)?;
     let meta = file.metadata().at(&f.path)?;
     if !meta.is_file() || meta.dev() != f.dev || meta.ino() != f.ino {
@@ -151,6 +201,13 @@ fn hash_found(f: &Found, progress: &Progress) -> Result<FileEntry> {
             &f.path,
             "file was replaced while the artifact was being hashed",
         ));
+    }
+    if let Some(sha256) = written.then(|| take_written(&meta)).flatten() {
+        progress.advance(meta.len());
+        return Ok(FileEntry {
+            size: meta.len(),
+            sha256,
+        });
     }
     let (size, sha256) = hash_reader(&mut file, meta.len(), progress).at(&f.path)?;
     Ok(FileEntry { size, sha256 })
@@ -196,29 +253,43 @@ pub fn hash_file(path: &Path) -> Result<FileEntry> {
             ino: meta.ino(),
         },
         &progress,
+        false,
     )
 }
 
-fn hash_all<'f>(files: impl IntoIterator<Item = &'f Found>) -> Result<Vec<(&'f Found, FileEntry)>> {
+fn hash_all<'f>(
+    files: impl IntoIterator<Item = &'f Found>,
+    written: bool,
+) -> Result<Vec<(&'f Found, FileEntry)>> {
     let mut todo: Vec<&Found> = files.into_iter().collect();
     // Largest first, so one big file does not start last and run alone.
     todo.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.rel.cmp(&b.rel)));
     let progress = Progress::current();
     progress.add_total(todo.iter().map(|f| f.size).sum());
     todo.into_par_iter()
-        .map(|f| hash_found(f, &progress).map(|e| (f, e)))
+        .map(|f| hash_found(f, &progress, written).map(|e| (f, e)))
         .collect()
+}
+
+fn manifest_of_dir(dir: &Path, written: bool) -> Result<Manifest> {
+    let tree = walk(dir, false)?;
+    let files = hash_all(&tree.files, written)?
+        .into_iter()
+        .map(|(f, e)| (f.rel.clone(), e))
+        .collect();
+    Ok(Manifest { files })
 }
 
 /// The manifest of every regular file under `dir` except the top-level `metadata.json`.
 /// Symlinks, special files and non-UTF-8 names are [`Error::Format`] errors naming the path.
 pub fn hash_files(dir: &Path) -> Result<Manifest> {
-    let tree = walk(dir, false)?;
-    let files = hash_all(&tree.files)?
-        .into_iter()
-        .map(|(f, e)| (f.rel.clone(), e))
-        .collect();
-    Ok(Manifest { files })
+    manifest_of_dir(dir, false)
+}
+
+/// [`hash_files`] for a version being published: files whose SHA-256 was computed while they
+/// were written ([`remember_written`]) and that are unchanged since are not read again.
+pub(crate) fn hash_staged(dir: &Path) -> Result<Manifest> {
+    manifest_of_dir(dir, true)
 }
 
 /// Whether a manifest key is a plain relative path that stays inside the artifact.
@@ -362,7 +433,7 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<VerifyReport> {
         .filter(|k| !manifest.files.contains_key(**k))
         .map(|k| k.to_string())
         .collect();
-    let mut hashed = hash_all(to_hash)?;
+    let mut hashed = hash_all(to_hash, false)?;
     hashed.sort_by(|a, b| a.0.rel.cmp(&b.0.rel));
     for (f, got) in hashed {
         let want = &manifest.files[&f.rel];
@@ -391,6 +462,77 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<VerifyReport> {
 mod tests {
     use super::*;
     use std::fs;
+
+    fn remembered(path: &Path) -> bool {
+        let id = Identity::of(&fs::metadata(path).unwrap());
+        WRITTEN.lock().unwrap().iter().any(|(k, _)| *k == id)
+    }
+
+    #[test]
+    fn a_digest_remembered_at_write_stands_in_only_for_the_unchanged_file_and_only_once() {
+        let d = sample();
+        let x = d.path().join("variables/deep/x.bin");
+        let truth = hash_files(d.path()).unwrap();
+        // A digest that is not the file's shows which path used it.
+        remember_written(&fs::metadata(&x).unwrap(), &[0xab; 32]);
+        assert!(remembered(&x));
+        // Verification and hash_files always read.
+        assert_eq!(hash_files(d.path()).unwrap(), truth);
+        let report = verify(d.path(), &truth).unwrap();
+        assert!(report.is_ok(), "{report:?}");
+        // A publish takes it, once.
+        let staged = hash_staged(d.path()).unwrap();
+        assert_eq!(staged.files["variables/deep/x.bin"].sha256, "ab".repeat(32));
+        assert_eq!(
+            staged.files["saved_model.pb"],
+            truth.files["saved_model.pb"]
+        );
+        assert!(!remembered(&x));
+        assert_eq!(hash_staged(d.path()).unwrap(), truth);
+
+        // A file written again (new modification time) is read, not taken from memory.
+        remember_written(&fs::metadata(&x).unwrap(), &[0xab; 32]);
+        let f = fs::OpenOptions::new().write(true).open(&x).unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(7))
+            .unwrap();
+        drop(f);
+        assert_eq!(hash_staged(d.path()).unwrap(), truth);
+    }
+
+    #[test]
+    fn a_bundle_written_for_an_artifact_remembers_its_data_files_true_digest() {
+        let d = tempfile::tempdir().unwrap();
+        let prefix = d.path().join("variables/variables");
+        fn f32s(bytes: &[u8]) -> crate::tensor::Tensor<'_> {
+            crate::tensor::Tensor {
+                dtype: crate::tensor::DType::F32,
+                shape: vec![bytes.len() as u64 / 4],
+                data: crate::tensor::TensorData::Bytes(bytes.into()),
+            }
+        }
+        let big: Vec<u8> = (0..3_000_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let small = [1u8, 2, 3, 4];
+        crate::checkpoint::write_for_artifact(&prefix, &[("b", f32s(&big)), ("a", f32s(&small))])
+            .unwrap();
+        let data = crate::checkpoint::data_path(&prefix, 0, 1);
+        assert!(remembered(&data));
+        let index = crate::checkpoint::index_path(&prefix);
+        assert!(!remembered(&index));
+        // What hash_staged takes from memory is what reading the file gives.
+        assert_eq!(
+            hash_staged(d.path()).unwrap(),
+            hash_files(d.path()).unwrap()
+        );
+        assert!(!remembered(&data));
+
+        // A plain write remembers nothing.
+        crate::checkpoint::write(&d.path().join("plain"), &[("a", f32s(&small))]).unwrap();
+        assert!(!remembered(&crate::checkpoint::data_path(
+            &d.path().join("plain"),
+            0,
+            1
+        )));
+    }
 
     fn sample() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();

@@ -382,7 +382,7 @@ impl Staging {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&md_path, e)),
         }
-        let manifest = hash_files(&self.dir)?;
+        let manifest = manifest::hash_staged(&self.dir)?;
         let manifest_json = serde_json::to_value(&manifest)
             .map_err(|e| Error::invalid(format!("manifest is not serializable: {e}")))?;
         meta.insert(MANIFEST_KEY.to_string(), manifest_json);

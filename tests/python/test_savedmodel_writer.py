@@ -30,9 +30,9 @@ def test_variables_are_written_by_kerasafe_and_read_by_tensorflow(tmp_path: Path
     writes: list[tuple[str, list[str]]] = []
     real_write = _core.checkpoint_write
 
-    def recording_write(prefix, values, progress=None):
+    def recording_write(prefix, values, **kwargs):
         writes.append((prefix, [v[0] for v in values]))
-        return real_write(prefix, values, progress=progress)
+        return real_write(prefix, values, **kwargs)
 
     monkeypatch.setattr(_core, "checkpoint_write", recording_write)
     model = _trained()
@@ -102,7 +102,7 @@ def test_other_threads_keep_tensorflows_saver(tmp_path: Path, monkeypatch: pytes
     original = functional_saver.io_ops.save_v2
     writes: list[str] = []
     real_write = _core.checkpoint_write
-    monkeypatch.setattr(_core, "checkpoint_write", lambda prefix, values, progress=None: (writes.append(prefix), real_write(prefix, values, progress=progress))[1])
+    monkeypatch.setattr(_core, "checkpoint_write", lambda prefix, values, **kwargs: (writes.append(prefix), real_write(prefix, values, **kwargs))[1])
 
     inside, other_done = threading.Event(), threading.Event()
     result: dict[str, object] = {}
@@ -124,3 +124,30 @@ def test_other_threads_keep_tensorflows_saver(tmp_path: Path, monkeypatch: pytes
     assert functional_saver.io_ops.save_v2 is original
     assert writes == []  # the other thread's checkpoint went through SaveV2
     assert tf.train.load_checkpoint(str(result["path"])).get_tensor("v/.ATTRIBUTES/VARIABLE_VALUE").tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("fmt, data_file", [("savedmodel", "variables/variables.data-00000-of-00001"), ("weights", "ckpt.data-00000-of-00001")])
+def test_artifact_bundles_are_hashed_while_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, data_file: str) -> None:
+    """An artifact's bundle data file is hashed as it is written (the publish does not read it
+    back); its manifest entry is still the file's SHA-256, and plain saves do not hash."""
+    import hashlib
+
+    flags: list[bool] = []
+    real_write = _core.checkpoint_write
+
+    def recording_write(prefix, values, progress=None, for_artifact=False):
+        flags.append(for_artifact)
+        return real_write(prefix, values, progress=progress, for_artifact=for_artifact)
+
+    monkeypatch.setattr(_core, "checkpoint_write", recording_write)
+    model = _trained()
+    art = kerasafe.save_artifact(model, tmp_path / "artifacts", name="m", format=fmt)
+    assert flags[0] is True  # the model's bundle; the reference outputs are written after it
+    entry = art.metadata["manifest"]["files"][data_file]
+    written = (Path(art.path) / data_file).read_bytes()
+    assert entry == {"size": len(written), "sha256": hashlib.sha256(written).hexdigest()}
+    assert kerasafe.verify_artifact(art.path, check_outputs=False).ok
+
+    flags.clear()
+    kerasafe.save_model(model, tmp_path / "plain") if fmt == "savedmodel" else kerasafe.save_weights(model, tmp_path / "plain" / "ckpt")
+    assert flags == [False]

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -157,9 +158,10 @@ def _optimizer_state_by_reference(model: Any) -> Iterator[None]:
 
 
 class ScopedPatch:
-    """Methods of a class replaced while any thread is inside a scope that needs them: installed
-    by the first thread to enter, removed by the last to leave. The replacements look at
-    :attr:`here` (thread-local) and behave as the originals for threads outside the scope."""
+    """Methods of a class (or functions of a module) replaced while any thread is inside a scope
+    that needs them: installed by the first thread to enter, removed by the last to leave. The
+    replacements look at :attr:`here` (thread-local) and behave as the originals for threads
+    outside the scope."""
 
     def __init__(self, *names: str) -> None:
         self.names = names
@@ -168,7 +170,7 @@ class ScopedPatch:
         self.saved: dict[str, Any] | None = None
         self.here = threading.local()
 
-    def enter(self, target: type, make: Any) -> None:
+    def enter(self, target: type | ModuleType, make: Any) -> None:
         """``make(*originals)`` returns the replacements; originals as stored on the class or the
         base it inherits them from (a classmethod as its descriptor)."""
         with self.lock:
@@ -179,7 +181,7 @@ class ScopedPatch:
                     setattr(target, name, replacement)
             self.users += 1
 
-    def leave(self, target: type) -> None:
+    def leave(self, target: type | ModuleType) -> None:
         with self.lock:
             self.users -= 1
             if self.users == 0 and self.saved is not None:

@@ -144,6 +144,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// Which file, as written: a digest remembered for it holds only while all of these are unchanged
 /// (any write moves the modification time; a rename, as TensorFlow's shard merge does, keeps them).
+/// On a kernel with coarse timestamps a same-size rewrite within one clock tick would keep the
+/// time too; only kerasafe writes inside a staging directory, and `verify` always reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Identity {
     dev: u64,

@@ -1,5 +1,6 @@
 //! Criterion benches for the core's hot paths: SSTable encode/decode, CRC32C, bundle
-//! write/read, and output comparison over 100M elements.
+//! write/read, manifest hashing (after the write and during it), and output comparison over
+//! 100M elements.
 //!
 //!     cargo bench --bench core
 
@@ -8,6 +9,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kerasafe::checkpoint::{self, sstable, BundleReader};
+use kerasafe::store::manifest;
 use kerasafe::tensor::{DType, Tensor, TensorData};
 use kerasafe::validate::{compare, Tolerance};
 
@@ -51,11 +53,13 @@ fn crc_bench(c: &mut Criterion) {
     g.finish();
 }
 
-fn bundle_bench(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = dir.path().join("ckpt");
-    let arrays: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 4 << 20]).collect();
-    let tensors: Vec<(String, Tensor<'_>)> = arrays
+/// 64 float32 tensors of 4 MiB, named `t00`..`t63`.
+fn bundle_arrays() -> Vec<Vec<u8>> {
+    (0..64).map(|i| vec![i as u8; 4 << 20]).collect()
+}
+
+fn bundle_tensors(arrays: &[Vec<u8>]) -> Vec<(String, Tensor<'_>)> {
+    arrays
         .iter()
         .enumerate()
         .map(|(i, a)| {
@@ -68,7 +72,14 @@ fn bundle_bench(c: &mut Criterion) {
                 },
             )
         })
-        .collect();
+        .collect()
+}
+
+fn bundle_bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("ckpt");
+    let arrays = bundle_arrays();
+    let tensors = bundle_tensors(&arrays);
     let named: Vec<(&str, Tensor<'_>)> = tensors
         .iter()
         .map(|(n, t)| (n.as_str(), t.clone()))
@@ -128,11 +139,46 @@ fn compare_bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// An artifact's bundle: written then hashed for the manifest (a second pass), against hashed
+/// while written (`write_for_artifact`, the publish taking that digest).
+fn manifest_bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("ckpt");
+    let arrays = bundle_arrays();
+    let tensors = bundle_tensors(&arrays);
+    let named: Vec<(&str, Tensor<'_>)> = tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.clone()))
+        .collect();
+    let total: u64 = arrays.iter().map(|a| a.len() as u64).sum();
+    let mut g = c.benchmark_group("manifest");
+    g.throughput(Throughput::Bytes(total));
+    g.sample_size(10);
+    checkpoint::write(&prefix, &named).unwrap();
+    g.bench_function("hash_files_256MiB", |b| {
+        b.iter(|| black_box(manifest::hash_files(dir.path()).unwrap()))
+    });
+    g.bench_function("write_then_hash_256MiB", |b| {
+        b.iter(|| {
+            checkpoint::write(&prefix, &named).unwrap();
+            black_box(manifest::hash_staged(dir.path()).unwrap())
+        })
+    });
+    g.bench_function("write_hashing_256MiB", |b| {
+        b.iter(|| {
+            checkpoint::write_for_artifact(&prefix, &named).unwrap();
+            black_box(manifest::hash_staged(dir.path()).unwrap())
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     sstable_bench,
     crc_bench,
     bundle_bench,
+    manifest_bench,
     compare_bench
 );
 criterion_main!(benches);

@@ -290,7 +290,7 @@ pub fn hash_files(dir: &Path) -> Result<Manifest> {
 
 /// [`hash_files`] for a version being published: files whose SHA-256 was computed while they
 /// were written ([`remember_written`]) and that are unchanged since are not read again.
-pub(crate) fn hash_staged(dir: &Path) -> Result<Manifest> {
+pub fn hash_staged(dir: &Path) -> Result<Manifest> {
     manifest_of_dir(dir, true)
 }
 

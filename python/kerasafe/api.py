@@ -44,7 +44,8 @@ def save_model(
 
     ``progress``: a progress bar (bytes, rate) on stderr: True always, False never, None (the
     default) as ``KERASAFE_PROGRESS`` says, else only when stderr is a terminal and the job moves
-    at least 1 GiB. SavedModel saves show none (TensorFlow writes their bytes).
+    at least 1 GiB. For a SavedModel it counts the variables' bytes, written once TensorFlow has
+    traced the model.
 
     ``filepath`` may be an ``s3://``, ``gs://`` or ``az://`` URL: the model is written to a
     temporary directory and uploaded (``storage_options`` as in :func:`kerasafe.save_artifact`).

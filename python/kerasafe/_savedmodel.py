@@ -94,9 +94,9 @@ _SAVE_V2 = _keras_state.ScopedPatch("save_v2")
 
 
 def shard_values(tf: Any, names: Any, slices: Any, tensors: Any) -> list[tuple[str, str, list[int], Any]] | None:
-    """``save_v2``'s arguments as ``checkpoint_write`` values (numeric tensors as zero-copy views
-    of their buffers), or None where kerasafe's writer does not apply: inside a graph, sliced
-    (partitioned) variables, or a dtype the core cannot hold."""
+    """``save_v2``'s arguments as ``checkpoint_write`` values (numeric CPU tensors as zero-copy
+    views of their buffers; others copied to the host), or None where kerasafe's writer does not
+    apply: inside a graph, sliced (partitioned) variables, or a dtype the core cannot hold."""
     if not tf.executing_eagerly() or len(names) != len(tensors) or len(slices) != len(tensors):
         return None
     if any(_text(spec) for spec in slices):
@@ -130,7 +130,10 @@ def _save_v2_methods(save_v2: Any) -> tuple[Any]:
         if getattr(here, "active", False):
             import tensorflow as tf
 
-            values = shard_values(tf, tensor_names, shape_and_slices, tensors)
+            try:
+                values = shard_values(tf, tensor_names, shape_and_slices, tensors)
+            except Exception:  # anything this reading does not foresee: SaveV2 writes the shard as before
+                values = None
         if values is None:
             return save_v2(prefix, tensor_names, shape_and_slices, tensors, name=name)
         checkpoint.write_values(_text(prefix), values)

@@ -266,10 +266,14 @@ def _save_artifact(
         with _remote.scratch() as tmp:
             directory = tmp / "version"
             directory.mkdir()
-            comparison, meta = build(directory)
-            published = json.loads(
-                _remote.native().remote_publish(str(root), name, format, version, str(directory), json.dumps(meta), _remote.options(storage_options))
-            )
+            try:
+                comparison, meta = build(directory)
+                published = json.loads(
+                    _remote.native().remote_publish(str(root), name, format, version, str(directory), json.dumps(meta), _remote.options(storage_options))
+                )
+            except BaseException:
+                _core.store_forget_written(str(directory))  # its files are about to be deleted
+                raise
         return Artifact(name, format, _version_str(published["version"]), published["path"], published["metadata"], comparison)
 
     staged = _core.store_begin(os.fspath(root), name, format, version)

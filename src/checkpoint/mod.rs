@@ -163,7 +163,10 @@ pub fn write(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
 
 /// [`write`] for an artifact being staged: the data file's SHA-256 is computed while it is
 /// written, on another core, and kept for the artifact's manifest
-/// ([`crate::store::manifest::remember_written`]), which then need not read the file back.
+/// ([`crate::store::manifest::remember_written`]) once the bundle is published, so the manifest
+/// need not read the file back. The hash reads the tensors' buffers in a pass of its own (as the
+/// CRCs do): they must not change while the call runs, as for [`write`] (kerasafe hands it
+/// TensorFlow's buffers, which TF copies before any write while a view is held).
 pub fn write_for_artifact(prefix: &Path, tensors: &[(&str, Tensor<'_>)]) -> Result<()> {
     write_bundle(prefix, tensors, true)
 }
@@ -212,6 +215,7 @@ fn write_bundle(prefix: &Path, tensors: &[(&str, Tensor<'_>)], hash: bool) -> Re
         }
     }
     let mut job_crcs = Vec::new();
+    let mut digest = None;
     let data_tmp = fsutil::write_temp(&data_final, |f| {
         f.set_len(total)?;
         let file: &File = f;
@@ -247,8 +251,8 @@ fn write_bundle(prefix: &Path, tensors: &[(&str, Tensor<'_>)], hash: bool) -> Re
         job_crcs = crcs;
         written?;
         if let Some(sha256) = sha256 {
-            // Taken after the last write; the renames that publish the file keep it.
-            crate::store::manifest::remember_written(&file.metadata()?, &sha256);
+            // The identity after the last write; the renames that publish the file keep it.
+            digest = Some((file.metadata()?, sha256));
         }
         Ok(())
     })?;
@@ -290,7 +294,11 @@ fn write_bundle(prefix: &Path, tensors: &[(&str, Tensor<'_>)], hash: bool) -> Re
             return Err(e);
         }
     };
-    publish_pair(prefix, &data_tmp, &index_tmp)
+    publish_pair(prefix, &data_tmp, &index_tmp)?;
+    if let Some((meta, sha256)) = digest {
+        crate::store::manifest::remember_written(&data_final, &meta, &sha256);
+    }
+    Ok(())
 }
 
 /// SHA-256 of the data file `serialized` makes (each tensor's head, then its pieces).

@@ -172,6 +172,13 @@ fn store_hash_files(py: Python<'_>, dir: PathBuf) -> PyResult<String> {
     json(&run(py, || manifest::hash_files(&dir))?)
 }
 
+/// Drop the digests computed while files under `dir` were written for an artifact (a staging
+/// directory that was not published: its inodes may be reused).
+#[pyfunction]
+fn store_forget_written(dir: PathBuf) {
+    manifest::forget_written_under(&dir);
+}
+
 type Flat<'py> = (String, Vec<u64>, PyReadonlyArray1<'py, u8>);
 
 fn flat_parts<'a>(flat: &'a Flat<'_>) -> PyResult<(DType, Vec<u64>, &'a [u8])> {
@@ -222,6 +229,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_cleanup_stale, m)?)?;
     m.add_function(wrap_pyfunction!(store_read_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(store_hash_files, m)?)?;
+    m.add_function(wrap_pyfunction!(store_forget_written, m)?)?;
     m.add_function(wrap_pyfunction!(compare_outputs, m)?)?;
     Ok(())
 }

@@ -145,7 +145,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// Which file, as written: a digest remembered for it holds only while all of these are unchanged
 /// (any write moves the modification time; a rename, as TensorFlow's shard merge does, keeps them).
 /// On a kernel with coarse timestamps a same-size rewrite within one clock tick would keep the
-/// time too; only kerasafe writes inside a staging directory, and `verify` always reads.
+/// time too; only kerasafe and the TensorFlow saver it runs write inside a staging directory,
+/// digests are dropped when a staging is abandoned ([`forget_written_under`]), and `verify`
+/// always reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Identity {
     dev: u64,
@@ -165,31 +167,58 @@ impl Identity {
     }
 }
 
+/// A digest computed while a file was written, and where the file was then.
+struct WrittenDigest {
+    id: Identity,
+    path: PathBuf,
+    sha256: String,
+}
+
 /// SHA-256s computed while files were written for an artifact ([`remember_written`]), so that
 /// publishing it need not read them back; each is used once, by [`hash_staged`] only
 /// ([`verify`] always reads).
-static WRITTEN: Mutex<Vec<(Identity, String)>> = Mutex::new(Vec::new());
+static WRITTEN: Mutex<Vec<WrittenDigest>> = Mutex::new(Vec::new());
 /// Digests kept at most (the oldest go first): far more than one artifact's files.
 const WRITTEN_KEPT: usize = 64;
 
-/// Record the SHA-256 of the bytes just written to the file `meta` describes (taken after the
-/// last write), for the commit of the artifact being staged.
-pub(crate) fn remember_written(meta: &std::fs::Metadata, sha256: &[u8]) {
-    let mut kept = WRITTEN.lock().unwrap_or_else(|p| p.into_inner());
+fn written() -> std::sync::MutexGuard<'static, Vec<WrittenDigest>> {
+    WRITTEN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Record the SHA-256 of the bytes written to the file at `path` (published there, complete);
+/// `meta` is its metadata after the last write. For the commit of the artifact being staged.
+pub(crate) fn remember_written(path: &Path, meta: &std::fs::Metadata, sha256: &[u8]) {
+    let mut kept = written();
     let id = Identity::of(meta);
-    kept.retain(|(k, _)| (k.dev, k.ino) != (id.dev, id.ino));
+    kept.retain(|w| (w.id.dev, w.id.ino) != (id.dev, id.ino));
     if kept.len() >= WRITTEN_KEPT {
         kept.remove(0);
     }
-    kept.push((id, hex(sha256)));
+    kept.push(WrittenDigest {
+        id,
+        path: absolute(path),
+        sha256: hex(sha256),
+    });
+}
+
+/// Drop the digests of files written under `dir` (a staging directory abandoned: its inodes may
+/// be reused). Files renamed within it since (TensorFlow's shard merge) are still under it.
+pub fn forget_written_under(dir: &Path) {
+    let dir = absolute(dir);
+    written().retain(|w| !w.path.starts_with(&dir));
+}
+
+/// `path` made absolute (lexically), so a relative and an absolute spelling compare equal.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The digest remembered for this file, if it is still the file that was written.
 fn take_written(meta: &std::fs::Metadata) -> Option<String> {
-    let mut kept = WRITTEN.lock().unwrap_or_else(|p| p.into_inner());
+    let mut kept = written();
     let id = Identity::of(meta);
-    let at = kept.iter().position(|(k, _)| *k == id)?;
-    Some(kept.swap_remove(at).1)
+    let at = kept.iter().position(|w| w.id == id)?;
+    Some(kept.swap_remove(at).sha256)
 }
 
 /// Hash a file found by the walk, checking it is still the same regular file once opened (a
@@ -467,7 +496,7 @@ mod tests {
 
     fn remembered(path: &Path) -> bool {
         let id = Identity::of(&fs::metadata(path).unwrap());
-        WRITTEN.lock().unwrap().iter().any(|(k, _)| *k == id)
+        written().iter().any(|w| w.id == id)
     }
 
     #[test]
@@ -476,7 +505,7 @@ mod tests {
         let x = d.path().join("variables/deep/x.bin");
         let truth = hash_files(d.path()).unwrap();
         // A digest that is not the file's shows which path used it.
-        remember_written(&fs::metadata(&x).unwrap(), &[0xab; 32]);
+        remember_written(&x, &fs::metadata(&x).unwrap(), &[0xab; 32]);
         assert!(remembered(&x));
         // Verification and hash_files always read.
         assert_eq!(hash_files(d.path()).unwrap(), truth);
@@ -493,12 +522,38 @@ mod tests {
         assert_eq!(hash_staged(d.path()).unwrap(), truth);
 
         // A file written again (new modification time) is read, not taken from memory.
-        remember_written(&fs::metadata(&x).unwrap(), &[0xab; 32]);
+        remember_written(&x, &fs::metadata(&x).unwrap(), &[0xab; 32]);
         let f = fs::OpenOptions::new().write(true).open(&x).unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(7))
             .unwrap();
         drop(f);
         assert_eq!(hash_staged(d.path()).unwrap(), truth);
+    }
+
+    #[test]
+    fn an_abandoned_staging_forgets_the_digests_of_its_files_only() {
+        let root = tempfile::tempdir().unwrap();
+        let other = sample();
+        let y = other.path().join("variables/deep/x.bin");
+        remember_written(&y, &fs::metadata(&y).unwrap(), &[0xcd; 32]);
+
+        let staging = crate::store::Staging::begin(root.path(), "m", "weights", None).unwrap();
+        let prefix = staging.path().join("ckpt");
+        let t = crate::tensor::Tensor {
+            dtype: crate::tensor::DType::F32,
+            shape: vec![1],
+            data: crate::tensor::TensorData::Bytes((&[1u8, 2, 3, 4][..]).into()),
+        };
+        crate::checkpoint::write_for_artifact(&prefix, &[("a", t)]).unwrap();
+        let data = crate::checkpoint::data_path(&prefix, 0, 1);
+        assert!(remembered(&data));
+        let dir = absolute(staging.path());
+        staging.abort().unwrap();
+        assert!(!written().iter().any(|w| w.path.starts_with(&dir)));
+        assert!(remembered(&y)); // another directory's digest stays
+
+        forget_written_under(other.path());
+        assert!(!remembered(&y));
     }
 
     #[test]

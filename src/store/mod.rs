@@ -458,6 +458,7 @@ impl Staging {
     /// Remove the staging directory now, reporting errors (dropping does it silently).
     pub fn abort(mut self) -> Result<()> {
         self.done = true;
+        manifest::forget_written_under(&self.dir);
         fs::remove_dir_all(&self.dir).at(&self.dir)
     }
 
@@ -470,6 +471,7 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.done {
+            manifest::forget_written_under(&self.dir);
             let _ = fs::remove_dir_all(&self.dir);
         }
     }

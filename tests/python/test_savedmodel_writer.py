@@ -142,7 +142,7 @@ def test_artifact_bundles_are_hashed_while_written(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(_core, "checkpoint_write", recording_write)
     model = _trained()
     art = kerasafe.save_artifact(model, tmp_path / "artifacts", name="m", format=fmt)
-    assert flags[0] is True  # the model's bundle; the reference outputs are written after it
+    assert flags == [True, False]  # the model's bundle, then the reference outputs (not hashed early)
     entry = art.metadata["manifest"]["files"][data_file]
     written = (Path(art.path) / data_file).read_bytes()
     assert entry == {"size": len(written), "sha256": hashlib.sha256(written).hexdigest()}
@@ -151,3 +151,54 @@ def test_artifact_bundles_are_hashed_while_written(tmp_path: Path, monkeypatch: 
     flags.clear()
     kerasafe.save_model(model, tmp_path / "plain") if fmt == "savedmodel" else kerasafe.save_weights(model, tmp_path / "plain" / "ckpt")
     assert flags == [False]
+
+
+def test_the_publish_takes_the_digest_computed_while_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shows the shortcut is taken: after the write (and TF's merge) and before the publish, the
+    data file's bytes change while its size and modification time are kept. The manifest then
+    holds the written bytes' SHA-256, not the file's, and verification, which always reads,
+    flags the file."""
+    import hashlib
+    import os
+
+    from kerasafe import _formats
+
+    data_file = "variables/variables.data-00000-of-00001"
+    real_load = _formats.load_from
+    digests: dict[str, str] = {}
+
+    def load_then_alter(fmt, directory, **kwargs):
+        reloaded = real_load(fmt, directory, **kwargs)
+        path = Path(directory) / data_file
+        st = path.stat()
+        raw = bytearray(path.read_bytes())
+        digests["written"] = hashlib.sha256(raw).hexdigest()
+        raw[len(raw) // 2] ^= 0xFF
+        path.write_bytes(raw)  # same inode, same size
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        digests["altered"] = hashlib.sha256(raw).hexdigest()
+        return reloaded
+
+    monkeypatch.setattr(_formats, "load_from", load_then_alter)
+    art = kerasafe.save_artifact(_trained(), tmp_path / "artifacts", name="m", format="savedmodel")
+    assert art.metadata["manifest"]["files"][data_file]["sha256"] == digests["written"] != digests["altered"]
+    assert not kerasafe.verify_artifact(art.path, check_outputs=False).checksums_ok
+
+
+def test_an_unforeseen_shard_falls_back_to_savev2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If reading the shard's tensors fails in a way the checks did not foresee, TF's SaveV2
+    writes it and the save still succeeds."""
+    writes: list[str] = []
+    real_write = _core.checkpoint_write
+    monkeypatch.setattr(_core, "checkpoint_write", lambda prefix, values, **kwargs: (writes.append(prefix), real_write(prefix, values, **kwargs))[1])
+
+    def unforeseen(*args, **kwargs):
+        raise RuntimeError("a tensor this reading does not handle")
+
+    monkeypatch.setattr(_savedmodel, "shard_values", unforeseen)
+    model = _trained()
+    kerasafe.save_model(model, tmp_path / "sm")
+    assert writes == []
+    reloaded = kerasafe.load_model(tmp_path / "sm")
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_array_equal(reloaded(x).numpy(), model(x).numpy())

@@ -7,7 +7,10 @@
 use std::borrow::Cow;
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use kerasafe::checkpoint::{self, sstable, BundleReader};
 use kerasafe::store::manifest;
 use kerasafe::tensor::{DType, Tensor, TensorData};
@@ -75,19 +78,35 @@ fn bundle_tensors(arrays: &[Vec<u8>]) -> Vec<(String, Tensor<'_>)> {
         .collect()
 }
 
+/// `(name, tensor)` pairs as the writer takes them.
+fn by_name<'a>(tensors: &'a [(String, Tensor<'a>)]) -> Vec<(&'a str, Tensor<'a>)> {
+    tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.clone()))
+        .collect()
+}
+
+/// A group measuring throughput over all of `arrays`' bytes, 10 samples (each takes long).
+fn bytes_group<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+    arrays: &[Vec<u8>],
+) -> BenchmarkGroup<'c, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Bytes(
+        arrays.iter().map(|a| a.len() as u64).sum(),
+    ));
+    g.sample_size(10);
+    g
+}
+
 fn bundle_bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("ckpt");
     let arrays = bundle_arrays();
     let tensors = bundle_tensors(&arrays);
-    let named: Vec<(&str, Tensor<'_>)> = tensors
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.clone()))
-        .collect();
-    let total: u64 = arrays.iter().map(|a| a.len() as u64).sum();
-    let mut g = c.benchmark_group("bundle");
-    g.throughput(Throughput::Bytes(total));
-    g.sample_size(10);
+    let named = by_name(&tensors);
+    let mut g = bytes_group(c, "bundle", &arrays);
     g.bench_function("write_256MiB", |b| {
         b.iter(|| checkpoint::write(&prefix, &named).unwrap())
     });
@@ -146,14 +165,8 @@ fn manifest_bench(c: &mut Criterion) {
     let prefix = dir.path().join("ckpt");
     let arrays = bundle_arrays();
     let tensors = bundle_tensors(&arrays);
-    let named: Vec<(&str, Tensor<'_>)> = tensors
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.clone()))
-        .collect();
-    let total: u64 = arrays.iter().map(|a| a.len() as u64).sum();
-    let mut g = c.benchmark_group("manifest");
-    g.throughput(Throughput::Bytes(total));
-    g.sample_size(10);
+    let named = by_name(&tensors);
+    let mut g = bytes_group(c, "manifest", &arrays);
     checkpoint::write(&prefix, &named).unwrap();
     g.bench_function("hash_files_256MiB", |b| {
         b.iter(|| black_box(manifest::hash_files(dir.path()).unwrap()))

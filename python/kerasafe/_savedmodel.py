@@ -105,14 +105,7 @@ def shard_values(tf: Any, names: Any, slices: Any, tensors: Any) -> list[tuple[s
     for name, tensor in zip(names, tensors):
         if not isinstance(tensor, tf.Tensor) or not hasattr(tensor, "_numpy") or tensor.dtype.name not in _core.DTYPES:
             return None
-        if tensor.dtype == tf.string:
-            # bytes as TF holds them: a numpy "S" array would drop trailing NULs, which a
-            # serialized proto (the object graph) can end with.
-            held = tensor.numpy()
-            items = [held] if isinstance(held, bytes) else list(np.asarray(held, dtype=object).reshape(-1))
-            values.append((_text(name), "string", list(tensor.shape), items))
-        else:
-            values.append(checkpoint.as_values(_text(name), tensor._numpy()))
+        values.append(checkpoint.as_values(_text(name), tensor._numpy()))
     return values
 
 

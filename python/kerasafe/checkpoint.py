@@ -59,6 +59,10 @@ def _as_bytes(name: str, item: Any) -> bytes:
 
 def as_values(name: str, value: Any) -> tuple[str, str, list[int], Any]:
     arr = np.asarray(value)
+    if arr.dtype.kind in "SU" and not isinstance(value, np.ndarray):
+        # numpy's fixed-width strings drop trailing NULs (a serialized proto can end in one):
+        # keep the bytes and str objects as given.
+        arr = np.asarray(value, dtype=object)
     shape = list(arr.shape)
     if arr.dtype.kind in "OSU":
         items = [_as_bytes(name, x) for x in arr.reshape(-1).tolist()]

@@ -57,6 +57,17 @@ def test_round_trip_every_dtype(tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.data-00000-of-00001", "ckpt.index"]
 
 
+def test_string_values_keep_trailing_nul_bytes(tmp_path: Path):
+    """bytes and str given as Python objects are written as given: numpy's fixed-width strings
+    would drop the trailing NULs (a serialized proto, such as TF's object graph, can end in one)."""
+    prefix = tmp_path / "ckpt"
+    checkpoint.write(prefix, {"scalar": b"proto\x08\x00", "list": [b"a\x00", b"b"], "text": "z\x00"})
+    got = checkpoint.read(prefix)
+    assert got["scalar"].shape == () and got["scalar"].item() == b"proto\x08\x00"
+    assert got["list"].tolist() == [b"a\x00", b"b"]
+    assert got["text"].item() == b"z\x00"
+
+
 def test_read_some_names_and_accepts_non_contiguous_input(tmp_path: Path):
     base = np.arange(24, dtype=np.float64).reshape(4, 6)
     checkpoint.write(tmp_path / "c", {"t": base.T, "be": base.astype(">f4"), "s": ["x", "yz"]})

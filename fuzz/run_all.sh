@@ -27,10 +27,11 @@ fi
 # hdf5-metno-src's build script does not ask to rerun when CFLAGS change, so an older build
 # without the define can survive in fuzz/target: rebuild libhdf5 then, and check it took.
 caches() { ls fuzz/target/*/release/build/hdf5-metno-src-*/out/build/CMakeCache.txt 2>/dev/null; }
-if [ -n "$(caches)" ] && [ -n "$(caches | xargs grep -L -- -DH5_NO_FREE_LISTS)" ]; then
+without_define() { caches | xargs -r grep -L -- -DH5_NO_FREE_LISTS; }
+if [ -n "$(without_define)" ]; then
     triple=$(caches | head -1 | sed -E 's#^fuzz/target/([^/]+)/release/.*#\1#')
     cargo clean --manifest-path fuzz/Cargo.toml --release --target "$triple" -p hdf5-metno-src
-    if ! RUSTC_BOOTSTRAP=1 cargo fuzz build "${FLAGS[@]}" || [ -n "$(caches | xargs grep -L -- -DH5_NO_FREE_LISTS)" ]; then
+    if ! RUSTC_BOOTSTRAP=1 cargo fuzz build "${FLAGS[@]}" || [ -n "$(without_define)" ]; then
         echo "run_all.sh: libhdf5 was not built with -DH5_NO_FREE_LISTS" >&2
         exit 2
     fi

@@ -494,6 +494,15 @@ mod tests {
     use super::*;
     use std::fs;
 
+    /// A float32 tensor over `bytes`.
+    fn f32s(bytes: &[u8]) -> crate::tensor::Tensor<'_> {
+        crate::tensor::Tensor {
+            dtype: crate::tensor::DType::F32,
+            shape: vec![bytes.len() as u64 / 4],
+            data: crate::tensor::TensorData::Bytes(bytes.into()),
+        }
+    }
+
     fn remembered(path: &Path) -> bool {
         let id = Identity::of(&fs::metadata(path).unwrap());
         written().iter().any(|w| w.id == id)
@@ -539,12 +548,7 @@ mod tests {
 
         let staging = crate::store::Staging::begin(root.path(), "m", "weights", None).unwrap();
         let prefix = staging.path().join("ckpt");
-        let t = crate::tensor::Tensor {
-            dtype: crate::tensor::DType::F32,
-            shape: vec![1],
-            data: crate::tensor::TensorData::Bytes((&[1u8, 2, 3, 4][..]).into()),
-        };
-        crate::checkpoint::write_for_artifact(&prefix, &[("a", t)]).unwrap();
+        crate::checkpoint::write_for_artifact(&prefix, &[("a", f32s(&[1, 2, 3, 4]))]).unwrap();
         let data = crate::checkpoint::data_path(&prefix, 0, 1);
         assert!(remembered(&data));
         let dir = absolute(staging.path());
@@ -560,13 +564,6 @@ mod tests {
     fn a_bundle_written_for_an_artifact_remembers_its_data_files_true_digest() {
         let d = tempfile::tempdir().unwrap();
         let prefix = d.path().join("variables/variables");
-        fn f32s(bytes: &[u8]) -> crate::tensor::Tensor<'_> {
-            crate::tensor::Tensor {
-                dtype: crate::tensor::DType::F32,
-                shape: vec![bytes.len() as u64 / 4],
-                data: crate::tensor::TensorData::Bytes(bytes.into()),
-            }
-        }
         let big: Vec<u8> = (0..3_000_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let small = [1u8, 2, 3, 4];
         crate::checkpoint::write_for_artifact(&prefix, &[("b", f32s(&big)), ("a", f32s(&small))])

@@ -85,7 +85,8 @@ def savedmodel_inspect(dir: _Path) -> str: ...
 def keras_metadata_nodes(path: _Path) -> list[tuple[str, str, str]]: ...
 
 # -- HDF5 and .keras -------------------------------------------------------------------------------
-def h5_write(path: _Path, tree: _Node, progress: ProgressCounter | None = None) -> None: ...
+def h5_write(path: _Path, tree: _Node, progress: ProgressCounter | None = None, for_artifact: bool = False) -> None:
+    """``for_artifact``: the file is hashed while written, for the manifest of the artifact being staged."""
 def h5_read(path: _Source, values: bool = True, progress: ProgressCounter | None = None, deferred: bool = False) -> _Node:
     """With ``deferred``, datasets of 64 KiB or more stored as they are in memory come back with
     their offset in the file (an int) as their data, for ``FileRanges.read_into``."""
@@ -102,8 +103,15 @@ class FileRanges:
 
 def sniff(path: _Source) -> str: ...
 def keras_archive_write(
-    path: _Path, config_json: str, metadata_json: str, weights: _Node, assets: list[tuple[str, str]], progress: ProgressCounter | None = None
-) -> None: ...
+    path: _Path,
+    config_json: str,
+    metadata_json: str,
+    weights: _Node,
+    assets: list[tuple[str, str]],
+    progress: ProgressCounter | None = None,
+    for_artifact: bool = False,
+) -> None:
+    """``for_artifact`` as for ``h5_write``."""
 def keras_archive_read(
     path: _Source, values: bool = True, progress: ProgressCounter | None = None, weights: bool = True, deferred: bool = False
 ) -> tuple[str, str | None, _Node | None, list[str]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _progress
+from . import _artifact_writes, _core, _progress
 from ._buffers import owned
 from ._dtypes import name_of, to_numpy
 
@@ -254,7 +254,7 @@ def _from_core(raw: Any, ranges: Any = None, progress: Any = None) -> Group | Da
 
 def write(path: str | os.PathLike[str], root: Group) -> None:
     """Write ``root`` as an HDF5 file (temp file + rename, done by the core)."""
-    _core.h5_write(os.fspath(path), _to_core(root), progress=_progress.current())
+    _core.h5_write(os.fspath(path), _to_core(root), progress=_progress.current(), for_artifact=_artifact_writes.active())
 
 
 def ranges_of(path: str | os.PathLike[str] | _core.MemoryFile) -> Any:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import _core, _h5tree, _keras_state, _progress, _tf_keras, dialect
+from . import _artifact_writes, _core, _h5tree, _keras_state, _progress, _tf_keras, dialect
 from ._remote import name_of
 
 
@@ -20,7 +20,7 @@ def save(model: Any, path: str) -> None:
         assets_dir = Path(tmp) / "assets"
         weights = _keras_state.capture(model, assets_dir)
         assets = [(p.relative_to(assets_dir).as_posix(), str(p)) for p in sorted(assets_dir.rglob("*")) if p.is_file()] if assets_dir.exists() else []
-        _core.keras_archive_write(path, config_json, metadata_json, _h5tree._to_core(weights), assets, progress=_progress.current())
+        _core.keras_archive_write(path, config_json, metadata_json, _h5tree._to_core(weights), assets, progress=_progress.current(), for_artifact=_artifact_writes.active())
 
 
 def read_config(path: str | os.PathLike[str] | _core.MemoryFile) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core, _formats, _progress, _remote, checkpoint, keras_bridge
+from . import _artifact_writes, _core, _formats, _progress, _remote, checkpoint, keras_bridge
 from .errors import ArtifactExistsError, ArtifactNotFoundError, ChecksumError, FormatError, InvalidArgumentError, KerasafeError, ValidationError
 from .validation import Comparison, as_output_list, compare_outputs, comparison_from_dict
 
@@ -254,7 +254,7 @@ def _save_artifact(
     device = _device_info()
 
     def build(directory: Path) -> tuple[Comparison, dict[str, Any]]:
-        with checkpoint.writing_for_artifact():
+        with _artifact_writes.hashing():
             _formats.save_into(model, format, directory)
         _write_reference(directory, inputs, expected)
         reloaded = _formats.load_from(format, directory, custom_objects=keras_bridge.custom_objects_of(model), compile=False, model_factory=lambda: keras_bridge.clone_structure(model))

@@ -11,15 +11,13 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
-from . import _buffers, _core, _progress, _remote
+from . import _artifact_writes, _buffers, _core, _progress, _remote
 from ._dtypes import name_of, to_numpy
 from .errors import FormatError, InvalidArgumentError, NotFoundError
 
@@ -28,25 +26,12 @@ __all__ = ["write", "read", "list_variables", "OBJECT_GRAPH_KEY"]
 PathLike = Union[str, "os.PathLike[str]"]
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _log = logging.getLogger("kerasafe")
-_FOR_ARTIFACT = threading.local()
-
-
-@contextmanager
-def writing_for_artifact() -> Iterator[None]:
-    """Bundles this thread writes meanwhile are hashed as they are written, for the manifest of
-    the artifact being staged (which then does not read them back)."""
-    outer = getattr(_FOR_ARTIFACT, "active", False)
-    _FOR_ARTIFACT.active = True
-    try:
-        yield
-    finally:
-        _FOR_ARTIFACT.active = outer
 
 
 def write_values(prefix: str, values: list[tuple[str, str, list[int], Any]]) -> None:
     """Write ``as_values`` tuples with the core's bundle writer (progress and artifact hashing
     as this thread's scope says)."""
-    _core.checkpoint_write(prefix, values, progress=_progress.current(), for_artifact=getattr(_FOR_ARTIFACT, "active", False))
+    _core.checkpoint_write(prefix, values, progress=_progress.current(), for_artifact=_artifact_writes.active())
 
 
 def _as_bytes(name: str, item: Any) -> bytes:

@@ -642,6 +642,22 @@ pub fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
     }
 }
 
+/// [`write_file`] for an artifact being staged: the file's SHA-256 is computed while its large
+/// values are written (on the core the write leaves free, from memory; libhdf5's own bytes
+/// are read back) and kept for the manifest, which then need not read the file
+/// ([`crate::store::manifest::remember_written`]).
+pub fn write_file_for_artifact(path: &Path, root: &H5Group<'_>) -> Result<()> {
+    #[cfg(feature = "h5")]
+    {
+        write::write_file_for_artifact(path, root)
+    }
+    #[cfg(not(feature = "h5"))]
+    {
+        let _ = (path, root);
+        Err(no_hdf5())
+    }
+}
+
 /// Bytes of a file written from one large value, and their CRC-32.
 #[derive(Debug, Clone)]
 pub struct RawRegion {
@@ -671,6 +687,34 @@ pub fn write_with_userblock(
     #[cfg(not(feature = "h5"))]
     {
         let _ = (file, name, root, userblock);
+        Err(no_hdf5())
+    }
+}
+
+/// Makes a user block's bytes: see [`write_with_userblock_hashed`].
+pub type MakeHead<'h> = dyn FnMut(&std::fs::File, &[RawRegion]) -> Result<Vec<u8>> + 'h;
+
+/// [`write_with_userblock`], computing the SHA-256 of the whole file while its large values are
+/// written. `head` makes the user block's bytes from the open file (libhdf5's part of it
+/// written, the large values not yet) and the large values' regions with their CRC-32s
+/// (computed from memory first); the digest covers those bytes in place of the user block,
+/// and the caller writes them there. Returns the digest's state, to go on with what the caller
+/// appends, or `None` if the layout is not one the digest can follow (the caller then hashes
+/// the file afterwards).
+pub fn write_with_userblock_hashed(
+    file: &Path,
+    name: &Path,
+    root: &H5Group<'_>,
+    userblock: u64,
+    head: &mut MakeHead<'_>,
+) -> Result<Option<sha2::Sha256>> {
+    #[cfg(feature = "h5")]
+    {
+        write::write_new_hashed(file, name, root, userblock, head)
+    }
+    #[cfg(not(feature = "h5"))]
+    {
+        let _ = (file, name, root, userblock, head);
         Err(no_hdf5())
     }
 }

@@ -22,17 +22,22 @@ use hdf5_sys::h5p::{
 use hdf5_sys::h5s::H5S_ALL;
 use hdf5_sys::h5t::{self, H5T_str_t};
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 use super::ffi::{self, Ctx, Id, Kind, Mode};
 use super::{
     array_split, check_link_name, keras_chunk_count, AttrValue, Attrs, H5Dataset, H5Group, H5Node,
-    RawRegion, HDF5_OBJECT_HEADER_LIMIT,
+    MakeHead, RawRegion, HDF5_OBJECT_HEADER_LIMIT,
 };
 use crate::error::{Error, IoContext, Result};
 use crate::file_bytes;
 use crate::fsutil;
 use crate::progress::Progress;
 use crate::tensor::{DType, TensorData};
+
+/// The large values of a file being written, `(file offset, bytes)`: libhdf5 allocates their
+/// space, kerasafe writes them.
+type LargeValues<'d> = Vec<(u64, Cow<'d, [u8]>)>;
 
 /// Bytes a variable-length string takes in an object header (a global heap ID).
 const VLEN_HEADER_BYTES: usize = 16;
@@ -52,6 +57,26 @@ pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
     result
 }
 
+/// [`write_file`] for an artifact being staged: the file's SHA-256 is computed while it is
+/// written and kept for the artifact's manifest ([`crate::store::manifest::remember_written`]).
+pub(super) fn write_file_for_artifact(path: &Path, root: &H5Group<'_>) -> Result<()> {
+    let tmp = fsutil::temp_sibling(path);
+    let result =
+        write_new_hashed(&tmp, path, root, 0, &mut |_, _| Ok(Vec::new())).and_then(|digest| {
+            // The identity after the last write; the rename that publishes the file keeps it.
+            let meta = std::fs::metadata(&tmp).at(path)?;
+            fsutil::replace(&tmp, path).at(path)?;
+            if let Some(digest) = digest {
+                crate::store::manifest::remember_written(path, &meta, &digest.finalize());
+            }
+            Ok(())
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Write `root` into the new file `file` (which must not exist), leaving its first `userblock`
 /// bytes (0, or a power of two ≥ 512) to the caller; `path` names the file in messages. On
 /// error the caller removes `file`. With `checksums`, returns the regions of the file written
@@ -64,6 +89,110 @@ pub(super) fn write_new(
     userblock: u64,
     checksums: bool,
 ) -> Result<Vec<RawRegion>> {
+    let (raw, progress) = lay_out(file, path, root, userblock)?;
+    write_raw(file, path, raw, &progress, checksums)
+}
+
+/// [`write_new`], computing the SHA-256 of the whole file while its large values are written:
+/// from memory for those, from the file for what libhdf5 wrote (final once it closed the file).
+/// `head` gives the user block's bytes from the CRC-32s of the large values' regions (computed
+/// first, from memory; none without a user block); they stand for the file's first `userblock`
+/// bytes in the digest and the caller writes them there. Returns the digest's state, for the
+/// caller to go on with what it appends, or `None` if libhdf5's layout is not the one the
+/// digest assumes (the caller then hashes the file after the write).
+pub(super) fn write_new_hashed(
+    file: &Path,
+    path: &Path,
+    root: &H5Group<'_>,
+    userblock: u64,
+    head: &mut MakeHead<'_>,
+) -> Result<Option<Sha256>> {
+    let (mut raw, progress) = lay_out(file, path, root, userblock)?;
+    raw.sort_unstable_by_key(|(offset, _)| *offset);
+    let out = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(file)
+        .at(path)?;
+    // libhdf5 leaves the file as long as the space it allocated; made sure of, so that the gaps
+    // between the large values can be read while they are written.
+    let end = raw
+        .last()
+        .map_or(0, |(offset, bytes)| offset + bytes.len() as u64);
+    if out.metadata().at(path)?.len() < end {
+        out.set_len(end).at(path)?;
+    }
+    let end = out.metadata().at(path)?.len();
+    let regions = match userblock {
+        0 => Vec::new(),
+        _ => region_crcs(&raw),
+    };
+    let head = head(&out, &regions)?;
+    if head.len() as u64 != userblock {
+        return Err(Error::invalid(format!(
+            "a {}-byte head for a {userblock}-byte user block",
+            head.len()
+        )));
+    }
+    let (written, digest) = rayon::join(
+        || {
+            raw.iter()
+                .try_for_each(|(offset, bytes)| progress.write_all_at(&out, bytes, *offset))
+        },
+        || sha256_in_file_order(&out, &head, &raw, end),
+    );
+    written.at(path)?;
+    digest.at(path)
+}
+
+/// SHA-256 of `file` as it is once the large values `raw` (sorted, not yet all written) are in
+/// place, with `head` for its first bytes: the gaps between them are read from the file.
+/// `None` if the values overlap each other, the head or the end.
+fn sha256_in_file_order(
+    file: &File,
+    head: &[u8],
+    raw: &[(u64, Cow<'_, [u8]>)],
+    end: u64,
+) -> std::io::Result<Option<Sha256>> {
+    let mut hasher = Sha256::new();
+    hasher.update(head);
+    let mut buf = Vec::new();
+    let mut gap = |hasher: &mut Sha256, from: u64, to: u64| -> std::io::Result<()> {
+        let mut at = from;
+        while at < to {
+            buf.resize((to - at).min(GAP_READ) as usize, 0);
+            file_bytes::ReadAt::read_exact_at(file, &mut buf, at)?;
+            hasher.update(&buf);
+            at += buf.len() as u64;
+        }
+        Ok(())
+    };
+    let mut at = head.len() as u64;
+    for (offset, bytes) in raw {
+        let region_end = offset + bytes.len() as u64;
+        if *offset < at || region_end > end {
+            return Ok(None);
+        }
+        gap(&mut hasher, at, *offset)?;
+        hasher.update(bytes);
+        at = region_end;
+    }
+    gap(&mut hasher, at, end)?;
+    Ok(Some(hasher))
+}
+
+/// Bytes read at a time from the parts of a file libhdf5 wrote, for a digest.
+const GAP_READ: u64 = 1 << 20;
+
+/// Check `root`, create `file` and let libhdf5 write everything but the large datasets' bytes,
+/// for which it only allocates space; returns those `(offset, bytes)` and this thread's
+/// progress counter, which counts them when they are written.
+fn lay_out<'d>(
+    file: &Path,
+    path: &Path,
+    root: &'d H5Group<'d>,
+    userblock: u64,
+) -> Result<(LargeValues<'d>, Progress)> {
     // Caller errors surface before anything touches the disk.
     validate_group(root, "/")?;
     let progress = Progress::current();
@@ -87,9 +216,8 @@ pub(super) fn write_new(
         progress: progress.clone(),
         userblock,
     };
-    ffi::path_cstring(file)
-        .and_then(|cfile| ffi::locked(|| writer.file(&cfile, root)))
-        .and_then(|()| write_raw(file, path, writer.raw.into_inner(), &progress, checksums))
+    ffi::path_cstring(file).and_then(|cfile| ffi::locked(|| writer.file(&cfile, root)))?;
+    Ok((writer.raw.into_inner(), progress))
 }
 
 /// Fill the space libhdf5 allocated for the large datasets: one thread writes them in file
@@ -98,7 +226,7 @@ pub(super) fn write_new(
 fn write_raw(
     file: &Path,
     path: &Path,
-    mut raw: Vec<(u64, Cow<'_, [u8]>)>,
+    mut raw: LargeValues<'_>,
     progress: &Progress,
     checksums: bool,
 ) -> Result<Vec<RawRegion>> {
@@ -116,19 +244,23 @@ fn write_raw(
                 .try_for_each(|(offset, bytes)| progress.write_all_at(&file, bytes, *offset))
         },
         || match checksums {
-            true => raw
-                .par_iter()
-                .map(|(offset, bytes)| RawRegion {
-                    offset: *offset,
-                    len: bytes.len() as u64,
-                    crc: file_bytes::crc32_state(bytes, &Progress::off()),
-                })
-                .collect(),
+            true => region_crcs(&raw),
             false => Vec::new(),
         },
     );
     written.at(path)?;
     Ok(regions)
+}
+
+/// The regions of the large values `raw`, with their CRC-32s, computed in parallel from memory.
+fn region_crcs(raw: &[(u64, Cow<'_, [u8]>)]) -> Vec<RawRegion> {
+    raw.par_iter()
+        .map(|(offset, bytes)| RawRegion {
+            offset: *offset,
+            len: bytes.len() as u64,
+            crc: file_bytes::crc32_state(bytes, &Progress::off()),
+        })
+        .collect()
 }
 
 /// An attribute as it goes to disk.
@@ -316,7 +448,7 @@ fn child_path(parent: &str, name: &str) -> String {
 struct Writer<'p, 'd> {
     ctx: Ctx<'p>,
     /// `(file offset, bytes)` of datasets whose bytes are written after libhdf5 closes the file.
-    raw: RefCell<Vec<(u64, Cow<'d, [u8]>)>>,
+    raw: RefCell<LargeValues<'d>>,
     /// Counts dataset bytes as they are written.
     progress: Progress,
     /// Bytes left free at the start of the file (libhdf5's user block).
@@ -646,5 +778,51 @@ fn dataset_type(ctx: &Ctx<'_>, dtype: DType) -> Result<Id> {
         DType::C64 => ffi::complex_type(ctx, 4),
         DType::C128 => ffi::complex_type(ctx, 8),
         DType::String => ffi::vlen_str_type(ctx, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    #[test]
+    fn the_digest_follows_gaps_and_values_in_file_order_and_gives_up_on_overlaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        // 16 bytes: a head of 4, libhdf5's bytes at 4..6 and 9..12, values at 6..9 and 12..16.
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        file.write_all_at(b"????hh___HHH____", 0).unwrap();
+        let raw = [
+            (6, Cow::Borrowed(&b"abc"[..])),
+            (12, Cow::Borrowed(&b"defg"[..])),
+        ];
+        let digest = sha256_in_file_order(&file, b"HEAD", &raw, 16)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            digest.finalize()[..],
+            Sha256::digest(b"HEADhhabcHHHdefg")[..]
+        );
+        let overlapping = [
+            (6, Cow::Borrowed(&b"abcd"[..])),
+            (9, Cow::Borrowed(&b"x"[..])),
+        ];
+        assert!(sha256_in_file_order(&file, b"HEAD", &overlapping, 16)
+            .unwrap()
+            .is_none());
+        let into_head = [(2, Cow::Borrowed(&b"ab"[..]))];
+        assert!(sha256_in_file_order(&file, b"HEAD", &into_head, 16)
+            .unwrap()
+            .is_none());
+        let past_end = [(14, Cow::Borrowed(&b"abc"[..]))];
+        assert!(sha256_in_file_order(&file, b"HEAD", &past_end, 16)
+            .unwrap()
+            .is_none());
     }
 }

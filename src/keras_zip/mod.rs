@@ -638,6 +638,32 @@ pub fn write_archive(
     weights: WeightsSource<'_>,
     assets: &[Asset<'_>],
 ) -> Result<()> {
+    write_archive_with(path, config_json, metadata_json, weights, assets, false)
+}
+
+/// [`write_archive`] for an artifact being staged: with the weights given as a tree, the
+/// archive's SHA-256 is computed while it is written and kept for the artifact's manifest
+/// ([`crate::store::manifest::remember_written`]), which then need not read it back. The
+/// weights member's CRC-32, which its zip header at the front holds, is computed first, from
+/// memory, so that the digest can follow the file front to back while the write runs.
+pub fn write_archive_for_artifact(
+    path: &Path,
+    config_json: &str,
+    metadata_json: &str,
+    weights: WeightsSource<'_>,
+    assets: &[Asset<'_>],
+) -> Result<()> {
+    write_archive_with(path, config_json, metadata_json, weights, assets, true)
+}
+
+fn write_archive_with(
+    path: &Path,
+    config_json: &str,
+    metadata_json: &str,
+    weights: WeightsSource<'_>,
+    assets: &[Asset<'_>],
+    for_artifact: bool,
+) -> Result<()> {
     let mut names: Vec<String> = Vec::with_capacity(assets.len());
     for a in assets {
         let name = format!("{ASSETS_PREFIX}{}", a.name);
@@ -679,9 +705,25 @@ pub fn write_archive(
         ));
     }
     let tmp = fsutil::temp_sibling(path);
-    let result = write_weights(&tmp, path, weights, weights_file)
-        .and_then(|regions| finish_archive(&tmp, path, &regions, &mut others))
-        .and_then(|()| fsutil::replace(&tmp, path).at(path));
+    let result = (|| {
+        let (weights_member, mut digest) = match weights {
+            WeightsSource::Tree(tree) if for_artifact => write_weights_hashed(&tmp, path, tree)?,
+            _ => {
+                let regions = write_weights(&tmp, path, weights, weights_file)?;
+                (
+                    weights_member(&File::open(&tmp).at(path)?, &regions, path)?,
+                    None,
+                )
+            }
+        };
+        let meta = finish_archive(&tmp, path, weights_member, &mut others, digest.as_mut())?;
+        fsutil::replace(&tmp, path).at(path)?;
+        if let Some(digest) = digest {
+            // `meta` is from after the last write; the rename that published the file keeps it.
+            crate::store::manifest::remember_written(path, &meta, &sha2::Digest::finalize(digest));
+        }
+        Ok(())
+    })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -756,34 +798,68 @@ fn member_crc32(file: &File, start: u64, end: u64, known: &[h5::RawRegion]) -> i
     Ok(crc.finalize())
 }
 
-/// Turn `tmp` (weights from [`WEIGHTS_DATA_START`] to its end) into the archive: the weights'
-/// zip header in front, the other members, then the central directory. `written` are regions
-/// of the weights whose CRC-32 is known (in file order): only the rest is read back.
-fn finish_archive(
+/// Create `tmp` with the weights tree written from [`WEIGHTS_DATA_START`] on, hashing the file
+/// (the weights' zip header in front, made before the values are written) while the values are
+/// written; returns the weights member and the digest so far (`None` if it could not follow).
+fn write_weights_hashed(
     tmp: &Path,
     path: &Path,
-    written: &[h5::RawRegion],
-    others: &mut [(&str, Opened<'_>)],
-) -> Result<()> {
-    let end = std::fs::metadata(tmp).at(path)?.len();
+    tree: &H5Group<'_>,
+) -> Result<(Written, Option<sha2::Sha256>)> {
+    let mut member = None;
+    let digest = h5::write_with_userblock_hashed(
+        tmp,
+        path,
+        tree,
+        WEIGHTS_DATA_START,
+        &mut |file, regions| {
+            let m = weights_member(file, regions, path)?;
+            let header = m.local_header(Some(WEIGHTS_DATA_START));
+            member = Some(m);
+            Ok(header)
+        },
+    )?;
+    let member = member.ok_or_else(|| Error::invalid("the weights' zip header was not made"))?;
+    Ok((member, digest))
+}
+
+/// The weights member of the archive being written in `file` (weights from
+/// [`WEIGHTS_DATA_START`] to its end): its size and CRC-32, for which `known` are regions
+/// whose CRC-32 is known (in file order), so only the rest is read back.
+fn weights_member(file: &File, known: &[h5::RawRegion], path: &Path) -> Result<Written> {
+    let end = file.metadata().at(path)?.len();
     let size = end.checked_sub(WEIGHTS_DATA_START).ok_or_else(|| {
         Error::io(
             path,
             io::Error::other("the weights file is shorter than its zip header"),
         )
     })?;
-    let crc =
-        member_crc32(&File::open(tmp).at(path)?, WEIGHTS_DATA_START, end, written).at(path)?;
-    let mut members = vec![Written {
+    let crc = member_crc32(file, WEIGHTS_DATA_START, end, known).at(path)?;
+    Ok(Written {
         name: WEIGHTS_H5.to_string(),
         crc,
         size,
         offset: 0,
-    }];
+    })
+}
+
+/// Turn `tmp` (weights from [`WEIGHTS_DATA_START`] to its end) into the archive: the weights'
+/// zip header in front, the other members, then the central directory; `digest` (the file's
+/// SHA-256 up to its current end) goes on over what is appended. Returns the file's metadata
+/// after the last write.
+fn finish_archive(
+    tmp: &Path,
+    path: &Path,
+    weights: Written,
+    others: &mut [(&str, Opened<'_>)],
+    digest: Option<&mut sha2::Sha256>,
+) -> Result<std::fs::Metadata> {
+    let end = WEIGHTS_DATA_START + weights.size;
     let mut out = std::fs::OpenOptions::new().write(true).open(tmp).at(path)?;
-    out.write_all_at(&members[0].local_header(Some(WEIGHTS_DATA_START)), 0)
+    out.write_all_at(&weights.local_header(Some(WEIGHTS_DATA_START)), 0)
         .at(path)?;
     out.seek(SeekFrom::Start(end)).at(path)?;
+    let mut members = vec![weights];
     let progress = Progress::current();
     progress.add_total(
         others
@@ -794,7 +870,7 @@ fn finish_archive(
             })
             .sum(),
     );
-    let mut w = io::BufWriter::with_capacity(1 << 20, out);
+    let mut w = io::BufWriter::with_capacity(1 << 20, DigestWriter { inner: out, digest });
     let mut at = end;
     for (name, src) in others.iter_mut() {
         // Headers come first and hold the CRC: a file member is read twice (assets are small).
@@ -827,7 +903,30 @@ fn finish_archive(
         members.push(member);
     }
     w.write_all(&central_directory(&members, at)).at(path)?;
-    w.flush().at(path)
+    let out = w
+        .into_inner()
+        .map_err(|e| Error::io(path, e.into_error()))?;
+    out.inner.metadata().at(path)
+}
+
+/// A writer that also feeds what it writes to a SHA-256, when there is one.
+struct DigestWriter<'d> {
+    inner: File,
+    digest: Option<&'d mut sha2::Sha256>,
+}
+
+impl Write for DigestWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(d) = self.digest.as_mut() {
+            sha2::Digest::update(&mut **d, &buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Copy exactly `len` bytes of `f` (the file at `p`) into `out`; a file that has shrunk since it
@@ -1144,7 +1243,8 @@ mod tests {
             (METADATA_JSON, Opened::Bytes(b"{}")),
             (CONFIG_JSON, Opened::Bytes(b"{\"class_name\": \"X\"}")),
         ];
-        finish_archive(&tmp, &path, &[], &mut others).unwrap();
+        let weights = weights_member(&File::open(&tmp).unwrap(), &[], &path).unwrap();
+        finish_archive(&tmp, &path, weights, &mut others, None).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
         let a = read_archive(&path).unwrap();
         let names: Vec<_> = a

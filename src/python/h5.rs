@@ -225,18 +225,25 @@ fn group_to_py<'py>(
     Ok(("group", a, children).into_pyobject(py)?.into_any())
 }
 
-/// Write an HDF5 file from a tree (temp file, then rename).
+/// Write an HDF5 file from a tree (temp file, then rename); `for_artifact`: also hash it while
+/// writing, for the manifest of the artifact being staged (`h5::write_file_for_artifact`).
 #[pyfunction]
-#[pyo3(signature = (path, tree, progress=None))]
+#[pyo3(signature = (path, tree, progress=None, for_artifact=false))]
 fn h5_write(
     py: Python<'_>,
     path: PathBuf,
     tree: &Bound<'_, PyAny>,
     progress: Option<&Bound<'_, ProgressCounter>>,
+    for_artifact: bool,
 ) -> PyResult<()> {
     let raw = extract_node(tree)?;
     let root = root_group(&raw)?;
-    run_counted(py, progress, || h5::write_file(&path, &root))
+    let write = if for_artifact {
+        h5::write_file_for_artifact
+    } else {
+        h5::write_file
+    };
+    run_counted(py, progress, || write(&path, &root))
 }
 
 /// The core's read mode for `values` / `deferred`.
@@ -288,9 +295,10 @@ fn sniff(py: Python<'_>, path: Source<'_>) -> PyResult<&'static str> {
 }
 
 /// Write a `.keras` archive: config, metadata, the weights tree, and asset files
-/// `(name below assets/, path on disk)`.
+/// `(name below assets/, path on disk)`; `for_artifact` as for `h5_write`.
 #[pyfunction]
-#[pyo3(signature = (path, config_json, metadata_json, weights, assets, progress=None))]
+#[pyo3(signature = (path, config_json, metadata_json, weights, assets, progress=None, for_artifact=false))]
+#[allow(clippy::too_many_arguments)]
 fn keras_archive_write(
     py: Python<'_>,
     path: PathBuf,
@@ -299,6 +307,7 @@ fn keras_archive_write(
     weights: &Bound<'_, PyAny>,
     assets: Vec<(String, PathBuf)>,
     progress: Option<&Bound<'_, ProgressCounter>>,
+    for_artifact: bool,
 ) -> PyResult<()> {
     let raw = extract_node(weights)?;
     let root = root_group(&raw)?;
@@ -309,8 +318,13 @@ fn keras_archive_write(
             data: AssetData::File(p),
         })
         .collect();
+    let write = if for_artifact {
+        keras_zip::write_archive_for_artifact
+    } else {
+        keras_zip::write_archive
+    };
     run_counted(py, progress, || {
-        keras_zip::write_archive(
+        write(
             &path,
             &config_json,
             &metadata_json,

@@ -588,6 +588,81 @@ mod tests {
         )));
     }
 
+    /// Weights with two values large enough to be written outside libhdf5, a small one and
+    /// attributes.
+    fn weights_tree() -> crate::h5::H5Group<'static> {
+        use crate::h5::{AttrValue, H5Dataset, H5Group, H5Node};
+        let mut root = H5Group::new();
+        let vars = root
+            .group_mut("layers")
+            .unwrap()
+            .group_mut("dense")
+            .unwrap();
+        vars.attrs.set("name", AttrValue::Str("dense".into()));
+        let big: Vec<u8> = (0..700_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let other: Vec<u8> = (0..400_000u32)
+            .flat_map(|i| (i ^ 7).to_le_bytes())
+            .collect();
+        for (name, bytes) in [("0", big), ("1", vec![9u8; 12]), ("2", other)] {
+            let tensor = crate::tensor::Tensor {
+                dtype: crate::tensor::DType::F32,
+                shape: vec![bytes.len() as u64 / 4],
+                data: crate::tensor::TensorData::Bytes(bytes.into()),
+            };
+            vars.insert(name, H5Node::Dataset(H5Dataset::from_tensor(tensor)))
+                .unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn hdf5_files_and_keras_archives_written_for_an_artifact_remember_their_true_digest() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = weights_tree();
+        let h5_path = d.path().join("model.h5");
+        crate::h5::write_file_for_artifact(&h5_path, &tree).unwrap();
+        let keras_path = d.path().join("model.keras");
+        let asset = crate::keras_zip::Asset {
+            name: "vocab.txt",
+            data: crate::keras_zip::AssetData::Bytes(b"a\nb\n"),
+        };
+        crate::keras_zip::write_archive_for_artifact(
+            &keras_path,
+            "{}",
+            "{}",
+            crate::keras_zip::WeightsSource::Tree(&tree),
+            &[asset],
+        )
+        .unwrap();
+        assert!(remembered(&h5_path));
+        assert!(remembered(&keras_path));
+        // What hash_staged takes from memory is what reading the files gives.
+        assert_eq!(
+            hash_staged(d.path()).unwrap(),
+            hash_files(d.path()).unwrap()
+        );
+        assert!(!remembered(&h5_path) && !remembered(&keras_path));
+        // And the files are what the plain writers make.
+        let archive = crate::keras_zip::read_archive(&keras_path).unwrap();
+        assert_eq!(archive.read_weights().unwrap().attrs, tree.attrs);
+        let plain = d.path().join("plain.keras");
+        crate::keras_zip::write_archive(
+            &plain,
+            "{}",
+            "{}",
+            crate::keras_zip::WeightsSource::Tree(&tree),
+            &[asset],
+        )
+        .unwrap();
+        assert_eq!(fs::read(&plain).unwrap(), fs::read(&keras_path).unwrap());
+        assert!(!remembered(&plain));
+        crate::h5::write_file(&d.path().join("plain.h5"), &tree).unwrap();
+        assert_eq!(
+            fs::read(d.path().join("plain.h5")).unwrap(),
+            fs::read(&h5_path).unwrap()
+        );
+    }
+
     fn sample() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("saved_model.pb"), b"graph").unwrap();

@@ -126,65 +126,6 @@ def test_other_threads_keep_tensorflows_saver(tmp_path: Path, monkeypatch: pytes
     assert tf.train.load_checkpoint(str(result["path"])).get_tensor("v/.ATTRIBUTES/VARIABLE_VALUE").tolist() == [1.0, 2.0, 3.0]
 
 
-@pytest.mark.parametrize("fmt, data_file", [("savedmodel", "variables/variables.data-00000-of-00001"), ("weights", "ckpt.data-00000-of-00001")])
-def test_artifact_bundles_are_hashed_while_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, data_file: str) -> None:
-    """An artifact's bundle data file is hashed as it is written (the publish does not read it
-    back); its manifest entry is still the file's SHA-256, and plain saves do not hash."""
-    import hashlib
-
-    flags: list[bool] = []
-    real_write = _core.checkpoint_write
-
-    def recording_write(prefix, values, progress=None, for_artifact=False):
-        flags.append(for_artifact)
-        return real_write(prefix, values, progress=progress, for_artifact=for_artifact)
-
-    monkeypatch.setattr(_core, "checkpoint_write", recording_write)
-    model = _trained()
-    art = kerasafe.save_artifact(model, tmp_path / "artifacts", name="m", format=fmt)
-    assert flags == [True, False]  # the model's bundle, then the reference outputs (not hashed early)
-    entry = art.metadata["manifest"]["files"][data_file]
-    written = (Path(art.path) / data_file).read_bytes()
-    assert entry == {"size": len(written), "sha256": hashlib.sha256(written).hexdigest()}
-    assert kerasafe.verify_artifact(art.path, check_outputs=False).ok
-
-    flags.clear()
-    kerasafe.save_model(model, tmp_path / "plain") if fmt == "savedmodel" else kerasafe.save_weights(model, tmp_path / "plain" / "ckpt")
-    assert flags == [False]
-
-
-def test_the_publish_takes_the_digest_computed_while_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shows the shortcut is taken: after the write (and TF's merge) and before the publish, the
-    data file's bytes change while its size and modification time are kept. The manifest then
-    holds the written bytes' SHA-256, not the file's, and verification, which always reads,
-    flags the file."""
-    import hashlib
-    import os
-
-    from kerasafe import _formats
-
-    data_file = "variables/variables.data-00000-of-00001"
-    real_load = _formats.load_from
-    digests: dict[str, str] = {}
-
-    def load_then_alter(fmt, directory, **kwargs):
-        reloaded = real_load(fmt, directory, **kwargs)
-        path = Path(directory) / data_file
-        st = path.stat()
-        raw = bytearray(path.read_bytes())
-        digests["written"] = hashlib.sha256(raw).hexdigest()
-        raw[len(raw) // 2] ^= 0xFF
-        path.write_bytes(raw)  # same inode, same size
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-        digests["altered"] = hashlib.sha256(raw).hexdigest()
-        return reloaded
-
-    monkeypatch.setattr(_formats, "load_from", load_then_alter)
-    art = kerasafe.save_artifact(_trained(), tmp_path / "artifacts", name="m", format="savedmodel")
-    assert art.metadata["manifest"]["files"][data_file]["sha256"] == digests["written"] != digests["altered"]
-    assert not kerasafe.verify_artifact(art.path, check_outputs=False).checksums_ok
-
-
 def test_an_unforeseen_shard_falls_back_to_savev2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """If reading the shard's tensors fails in a way the checks did not foresee, TF's SaveV2
     writes it and the save still succeeds."""

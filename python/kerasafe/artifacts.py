@@ -256,6 +256,8 @@ def _save_artifact(
     def build(directory: Path) -> tuple[Comparison, dict[str, Any]]:
         with _artifact_writes.hashing():
             _formats.save_into(model, format, directory)
+        if not remote:
+            _core.store_start_writeback(str(directory))  # the disk works while the model reloads
         _write_reference(directory, inputs, expected)
         reloaded = _formats.load_from(format, directory, custom_objects=keras_bridge.custom_objects_of(model), compile=False, model_factory=lambda: keras_bridge.clone_structure(model))
         comparison = compare_outputs(expected, _run(reloaded, inputs))

@@ -179,6 +179,13 @@ fn store_forget_written(dir: PathBuf) {
     manifest::forget_written_under(&dir);
 }
 
+/// Start writing the files under `dir` (a staging directory) back to the disk, returning at once,
+/// so the commit's fsync has less to wait for.
+#[pyfunction]
+fn store_start_writeback(dir: PathBuf) {
+    store::start_writeback(&dir);
+}
+
 type Flat<'py> = (String, Vec<u64>, PyReadonlyArray1<'py, u8>);
 
 fn flat_parts<'a>(flat: &'a Flat<'_>) -> PyResult<(DType, Vec<u64>, &'a [u8])> {
@@ -230,6 +237,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_read_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(store_hash_files, m)?)?;
     m.add_function(wrap_pyfunction!(store_forget_written, m)?)?;
+    m.add_function(wrap_pyfunction!(store_start_writeback, m)?)?;
     m.add_function(wrap_pyfunction!(compare_outputs, m)?)?;
     Ok(())
 }

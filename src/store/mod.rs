@@ -195,6 +195,42 @@ fn age(now: SystemTime, t: Option<SystemTime>) -> Duration {
         .unwrap_or(Duration::ZERO)
 }
 
+/// Start writing the files under `dir` back to the disk, without waiting for it: the model is
+/// written first and reloaded and checked before the commit fsyncs it, so the disk gets that
+/// time. Linux's `sync_file_range(SYNC_FILE_RANGE_WRITE)`, which can block while the device's
+/// queue is full, on a thread of its own; errors are left to the commit's fsync to report.
+/// Elsewhere it does nothing.
+pub fn start_writeback(dir: &Path) {
+    #[cfg(target_os = "linux")]
+    {
+        let dir = dir.to_path_buf();
+        let writeback = move || {
+            let Ok(tree) = manifest::walk(&dir, true) else {
+                return;
+            };
+            for f in &tree.files {
+                if let Ok(file) = File::open(&f.path) {
+                    // SAFETY: an open descriptor; the call reads no memory of ours.
+                    unsafe {
+                        libc::sync_file_range(
+                            std::os::fd::AsRawFd::as_raw_fd(&file),
+                            0,
+                            0,
+                            libc::SYNC_FILE_RANGE_WRITE,
+                        )
+                    };
+                }
+            }
+        };
+        // Without a thread to run it on, the commit's fsync does all the work, as it would.
+        let _ = std::thread::Builder::new()
+            .name("kerasafe-writeback".into())
+            .spawn(writeback);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = dir;
+}
+
 /// fsync every file (in parallel) and every directory (deepest first) under `dir`, and `dir`.
 fn sync_tree(dir: &Path) -> Result<()> {
     let tree = manifest::walk(dir, true)?;

@@ -44,17 +44,26 @@ def load_from(
     path = model_path(fmt, directory)
     if fmt != "weights":
         return api.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
-    if model is None and model_factory is not None:
-        model = model_factory()
-    if model is None:
-        config_path = Path(directory) / WEIGHTS_CONFIG
-        if not config_path.is_file():
-            raise FormatError(f"{config_path}: missing; pass model= to load these weights into a model built from code")
-        keras = keras_bridge.keras_module()
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise FormatError(f"{config_path}: not valid JSON: {exc}") from None
-        model = keras.models.model_from_json(json.dumps(config), custom_objects=dict(custom_objects or {}))
-    api.load_weights(model, path)
+    if model is not None:
+        api.load_weights(model, path)
+        return model
+    from . import _keras_state
+
+    # A model built here is about to get every weight from the file: its initializers need not
+    # run (a variable the file leaves alone still gets its initializer's value).
+    with _keras_state.filled_from_file(), _keras_state.sequential_built_once():
+        model = model_factory() if model_factory is not None else _model_from_config(directory, custom_objects)
+        api.load_weights(model, path)
     return model
+
+
+def _model_from_config(directory: Path, custom_objects: Mapping[str, Any] | None) -> Any:
+    config_path = Path(directory) / WEIGHTS_CONFIG
+    if not config_path.is_file():
+        raise FormatError(f"{config_path}: missing; pass model= to load these weights into a model built from code")
+    keras = keras_bridge.keras_module()
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise FormatError(f"{config_path}: not valid JSON: {exc}") from None
+    return keras.models.model_from_json(json.dumps(config), custom_objects=dict(custom_objects or {}))

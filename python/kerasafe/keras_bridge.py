@@ -283,11 +283,21 @@ def custom_objects_of(model: Any) -> dict[str, Any]:
 
 
 def clone_structure(model: Any) -> Any:
-    """A fresh model with the same architecture (new weights), built."""
+    """A fresh model with the same architecture (new weights), built, not compiled: what a
+    weights-only reload is checked with. Built from the model's config with its own classes;
+    Keras 3's ``clone_model`` (the fallback for a config that does not rebuild) would also
+    compile the copy and build its optimizer's slots, which a check of outputs never uses and
+    which take twice the weights' memory."""
     keras = keras_module()
-    if is_graph_network(model):
+    try:
+        with keras.utils.custom_object_scope(custom_objects_of(model)):
+            clone = type(model).from_config(model.get_config())
+    except Exception:
+        if not is_graph_network(model):
+            raise
         return keras.models.clone_model(model)
-    clone = type(model).from_config(model.get_config())
+    if getattr(clone, "built", False) and clone.weights:
+        return clone
     specs = input_specs(model)
     dummy = [np.zeros([1 if d is None else d for d in s], dtype=dt) for _, s, dt in specs]
     clone(dummy[0] if len(dummy) == 1 else dummy, training=False)

@@ -150,6 +150,20 @@ def test_weights_artifact_rebuilds_or_loads_into_given_model(tmp_path: Path):
     assert ref[0]["dtype"] == "int32"
 
 
+def test_weights_are_checked_in_an_uncompiled_copy(tmp_path: Path, tutorial_model):
+    """The copy a weights artifact is reloaded into has the model's structure (custom layers
+    included) but no optimizer: Keras 3's clone_model would compile it and build Adam's slots."""
+    from kerasafe import keras_bridge
+
+    assert tutorial_model.optimizer is not None
+    clone = keras_bridge.clone_structure(tutorial_model)
+    assert getattr(clone, "optimizer", None) is None
+    assert [type(layer) for layer in clone.layers] == [type(layer) for layer in tutorial_model.layers]
+    assert [tuple(v.shape) for v in clone.weights] == [tuple(v.shape) for v in tutorial_model.weights]
+    a = kerasafe.save_artifact(tutorial_model, tmp_path, name="w", format="weights")
+    assert a.comparison is not None and a.comparison.passed and a.comparison.max_abs_diff == 0
+
+
 def test_comparison_repr_and_compare_outputs():
     c = kerasafe.compare_outputs(np.array([1.0, 2.0, np.nan], np.float32), np.array([1.0, 2.5, np.nan], np.float32))
     assert not c.passed and c.max_abs_diff == pytest.approx(0.5)

@@ -1,6 +1,6 @@
 //! Criterion benches for the core's hot paths: SSTable encode/decode, CRC32C, bundle
-//! write/read, manifest hashing (after the write and during it), and output comparison over
-//! 100M elements.
+//! write/read, manifest hashing (after the write and during it, for bundles and `.keras`
+//! archives), and output comparison over 100M elements.
 //!
 //!     cargo bench --bench core
 
@@ -12,6 +12,8 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 use kerasafe::checkpoint::{self, sstable, BundleReader};
+use kerasafe::h5::{H5Dataset, H5Group, H5Node};
+use kerasafe::keras_zip::{self, WeightsSource};
 use kerasafe::store::manifest;
 use kerasafe::tensor::{DType, Tensor, TensorData};
 use kerasafe::validate::{compare, Tolerance};
@@ -182,6 +184,32 @@ fn manifest_bench(c: &mut Criterion) {
             checkpoint::write_for_artifact(&prefix, &named).unwrap();
             black_box(manifest::hash_staged(dir.path()).unwrap())
         })
+    });
+
+    // The same bytes as a `.keras` archive's weights (written outside libhdf5, file order).
+    let mut tree = H5Group::new();
+    for (name, t) in &tensors {
+        tree.insert(
+            name.as_str(),
+            H5Node::Dataset(H5Dataset::from_tensor(t.clone())),
+        )
+        .unwrap();
+    }
+    let keras_dir = tempfile::tempdir().unwrap();
+    let archive = keras_dir.path().join("model.keras");
+    let write_archive = |hashing: bool| {
+        let write = match hashing {
+            true => keras_zip::write_archive_for_artifact,
+            false => keras_zip::write_archive,
+        };
+        write(&archive, "{}", "{}", WeightsSource::Tree(&tree), &[]).unwrap();
+        black_box(manifest::hash_staged(keras_dir.path()).unwrap())
+    };
+    g.bench_function("keras_write_then_hash_256MiB", |b| {
+        b.iter(|| write_archive(false))
+    });
+    g.bench_function("keras_write_hashing_256MiB", |b| {
+        b.iter(|| write_archive(true))
     });
     g.finish();
 }

@@ -3,8 +3,8 @@
     python benches/run.py [--large] [--json benches/results.json]
 
 Sizes: 10M and 100M parameters (500M with --large). Also measures, in the same run: `dd`'s
-page-cache write rate (the machine's I/O ceiling), `import kerasafe` without TensorFlow, and
-`kerasafe inspect` on the largest artifact. Peers and kerasafe always share a run, so the
+page-cache write rate (the machine's I/O ceiling), `import kerasafe` without TensorFlow,
+`kerasafe inspect` on the largest artifact, object storage and versioned artifacts (100M). Peers and kerasafe always share a run, so the
 ratios (peer seconds / kerasafe seconds) are what to compare across machines.
 """
 
@@ -82,6 +82,7 @@ def main() -> None:
         "models": {f"{int(p / 1e6)}M": run("bench_models.py", "--params", str(p), "--repeat", "2") for p in sizes},
         "inspect_s": inspect_time(sizes[-1]),
         "object_storage_100M": run("bench_object_storage.py", "--params", "100e6", "--repeat", "2"),
+        "artifacts_100M": run("bench_artifacts.py", "--params", "100e6", "--repeat", "2"),
     }
     print(f"dd page-cache write: {results['dd_page_cache_gb_per_s']:.2f} GB/s; import kerasafe: {results['import_kerasafe_s'] * 1000:.0f} ms; "
           f"inspect ({int(sizes[-1] / 1e6)}M .keras): {results['inspect_s'] * 1000:.0f} ms")

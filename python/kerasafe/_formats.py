@@ -44,15 +44,17 @@ def load_from(
     path = model_path(fmt, directory)
     if fmt != "weights":
         return api.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+    if model is None and model_factory is not None:
+        model = model_factory()  # may run the model on sample input: its variables must hold values
     if model is not None:
         api.load_weights(model, path)
         return model
     from . import _keras_state
 
-    # A model built here is about to get every weight from the file: its initializers need not
-    # run (a variable the file leaves alone still gets its initializer's value).
+    # Built from the config, as load_model builds, and about to get every weight from the file:
+    # its initializers need not run (a variable the file leaves alone still gets their value).
     with _keras_state.filled_from_file(), _keras_state.sequential_built_once():
-        model = model_factory() if model_factory is not None else _model_from_config(directory, custom_objects)
+        model = _model_from_config(directory, custom_objects)
         api.load_weights(model, path)
     return model
 

@@ -250,8 +250,9 @@ def filled_from_file() -> Iterator[None]:
     On the TensorFlow backend, variables that Keras creates in this thread inside the block are
     allocated but not filled (``tf.raw_ops.Empty``): running their initializers (random kernels,
     zeroed optimizer slots) costs more than reading the file. Every assignment is recorded, and
-    on leaving the block each variable that nothing assigned gets its initializer's value after
-    all, so the model never holds an unfilled variable. A value assigned as an
+    on leaving the block normally each variable that nothing assigned gets its initializer's
+    value after all, so a model that loaded never holds an unfilled variable (one whose load
+    raised is left as it is, to be discarded). A value assigned as an
     :class:`~kerasafe._buffers.OwnedValue` (what deferred reads return) becomes the variable's
     storage through DLPack instead of being copied into a new tensor first.
     Other backends and threads are untouched.

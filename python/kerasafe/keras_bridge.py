@@ -296,7 +296,7 @@ def clone_structure(model: Any) -> Any:
         if not is_graph_network(model):
             raise
         return keras.models.clone_model(model)
-    if getattr(clone, "built", False) and clone.weights:
+    if getattr(clone, "built", False) and len(clone.weights) == len(model.weights):
         return clone
     specs = input_specs(model)
     dummy = [np.zeros([1 if d is None else d for d in s], dtype=dt) for _, s, dt in specs]

@@ -99,7 +99,8 @@ pub(super) fn write_new(
 /// first, from memory; none without a user block); they stand for the file's first `userblock`
 /// bytes in the digest and the caller writes them there. Returns the digest's state, for the
 /// caller to go on with what it appends, or `None` if libhdf5's layout is not the one the
-/// digest assumes (the caller then hashes the file after the write).
+/// digest assumes (the values are then written before `head` is asked for, with no regions,
+/// and the caller hashes the file after the write).
 pub(super) fn write_new_hashed(
     file: &Path,
     path: &Path,
@@ -123,37 +124,64 @@ pub(super) fn write_new_hashed(
         out.set_len(end).at(path)?;
     }
     let end = out.metadata().at(path)?.len();
+    let write_values = || {
+        raw.iter()
+            .try_for_each(|(offset, bytes)| progress.write_all_at(&out, bytes, *offset))
+    };
+    if !values_in_file_order(&raw, userblock, end) {
+        // Not a layout libhdf5 makes. The head must still be right (a `.keras` header holds the
+        // CRC of what follows): values first, then the head from the file as written; no digest.
+        write_values().at(path)?;
+        let head = head(&out, &[])?;
+        check_head(&head, userblock)?;
+        return Ok(None);
+    }
     let regions = match userblock {
         0 => Vec::new(),
         _ => region_crcs(&raw),
     };
     let head = head(&out, &regions)?;
+    check_head(&head, userblock)?;
+    let (written, digest) = rayon::join(write_values, || {
+        sha256_in_file_order(&out, &head, &raw, end)
+    });
+    written.at(path)?;
+    Ok(Some(digest.at(path)?))
+}
+
+fn check_head(head: &[u8], userblock: u64) -> Result<()> {
     if head.len() as u64 != userblock {
         return Err(Error::invalid(format!(
             "a {}-byte head for a {userblock}-byte user block",
             head.len()
         )));
     }
-    let (written, digest) = rayon::join(
-        || {
-            raw.iter()
-                .try_for_each(|(offset, bytes)| progress.write_all_at(&out, bytes, *offset))
-        },
-        || sha256_in_file_order(&out, &head, &raw, end),
-    );
-    written.at(path)?;
-    digest.at(path)
+    Ok(())
 }
 
-/// SHA-256 of `file` as it is once the large values `raw` (sorted, not yet all written) are in
-/// place, with `head` for its first bytes: the gaps between them are read from the file.
-/// `None` if the values overlap each other, the head or the end.
+/// Whether the large values `raw` (sorted by offset) lie one after another between `start` and
+/// `end` without overlapping, as libhdf5 allocates them.
+fn values_in_file_order(raw: &[(u64, Cow<'_, [u8]>)], start: u64, end: u64) -> bool {
+    let mut at = start;
+    raw.iter().all(|(offset, bytes)| {
+        let ok = *offset >= at
+            && offset
+                .checked_add(bytes.len() as u64)
+                .is_some_and(|e| e <= end);
+        at = offset.saturating_add(bytes.len() as u64);
+        ok
+    })
+}
+
+/// SHA-256 of `file` as it is once the large values `raw` (in file order, see
+/// [`values_in_file_order`], not yet all written) are in place, with `head` for its first
+/// bytes: the gaps between them, up to `end`, are read from the file.
 fn sha256_in_file_order(
     file: &File,
     head: &[u8],
     raw: &[(u64, Cow<'_, [u8]>)],
     end: u64,
-) -> std::io::Result<Option<Sha256>> {
+) -> std::io::Result<Sha256> {
     let mut hasher = Sha256::new();
     hasher.update(head);
     let mut buf = Vec::new();
@@ -169,16 +197,12 @@ fn sha256_in_file_order(
     };
     let mut at = head.len() as u64;
     for (offset, bytes) in raw {
-        let region_end = offset + bytes.len() as u64;
-        if *offset < at || region_end > end {
-            return Ok(None);
-        }
         gap(&mut hasher, at, *offset)?;
         hasher.update(bytes);
-        at = region_end;
+        at = offset + bytes.len() as u64;
     }
     gap(&mut hasher, at, end)?;
-    Ok(Some(hasher))
+    Ok(hasher)
 }
 
 /// Bytes read at a time from the parts of a file libhdf5 wrote, for a digest.
@@ -787,42 +811,44 @@ mod tests {
     use std::os::unix::fs::FileExt;
 
     #[test]
-    fn the_digest_follows_gaps_and_values_in_file_order_and_gives_up_on_overlaps() {
+    fn the_digest_follows_gaps_and_values_in_file_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        // 16 bytes: a head of 4, libhdf5's bytes at 4..6 and 9..12, values at 6..9 and 12..16.
+        // 18 bytes: a head of 4, libhdf5's bytes at 4..6, 9..12 and 16..18, values at 6..9 and
+        // 12..16 (not written yet: the digest takes them from memory).
         let file = File::options()
             .read(true)
             .write(true)
             .create_new(true)
             .open(&path)
             .unwrap();
-        file.write_all_at(b"????hh___HHH____", 0).unwrap();
+        file.write_all_at(b"????hh___HHH____tt", 0).unwrap();
         let raw = [
             (6, Cow::Borrowed(&b"abc"[..])),
             (12, Cow::Borrowed(&b"defg"[..])),
         ];
-        let digest = sha256_in_file_order(&file, b"HEAD", &raw, 16)
-            .unwrap()
-            .unwrap();
+        assert!(values_in_file_order(&raw, 4, 18));
+        let digest = sha256_in_file_order(&file, b"HEAD", &raw, 18).unwrap();
         assert_eq!(
             digest.finalize()[..],
-            Sha256::digest(b"HEADhhabcHHHdefg")[..]
+            Sha256::digest(b"HEADhhabcHHHdefgtt")[..]
         );
-        let overlapping = [
-            (6, Cow::Borrowed(&b"abcd"[..])),
-            (9, Cow::Borrowed(&b"x"[..])),
-        ];
-        assert!(sha256_in_file_order(&file, b"HEAD", &overlapping, 16)
-            .unwrap()
-            .is_none());
-        let into_head = [(2, Cow::Borrowed(&b"ab"[..]))];
-        assert!(sha256_in_file_order(&file, b"HEAD", &into_head, 16)
-            .unwrap()
-            .is_none());
-        let past_end = [(14, Cow::Borrowed(&b"abc"[..]))];
-        assert!(sha256_in_file_order(&file, b"HEAD", &past_end, 16)
-            .unwrap()
-            .is_none());
+        // No large values: the head, then the file.
+        let digest = sha256_in_file_order(&file, b"HEAD", &[], 18).unwrap();
+        assert_eq!(
+            digest.finalize()[..],
+            Sha256::digest(b"HEADhh___HHH____tt")[..]
+        );
+    }
+
+    #[test]
+    fn values_out_of_file_order_are_told() {
+        let v = |offset: u64, bytes: &'static [u8]| (offset, Cow::Borrowed(bytes));
+        assert!(values_in_file_order(&[], 4, 4));
+        assert!(values_in_file_order(&[v(4, b"ab"), v(6, b"cd")], 4, 8));
+        assert!(!values_in_file_order(&[v(6, b"abcd"), v(9, b"x")], 4, 16)); // overlap
+        assert!(!values_in_file_order(&[v(2, b"ab")], 4, 16)); // into the head
+        assert!(!values_in_file_order(&[v(14, b"abc")], 4, 16)); // past the end
+        assert!(!values_in_file_order(&[v(u64::MAX, b"ab")], 4, 16)); // overflowing
     }
 }

@@ -622,16 +622,25 @@ mod tests {
         let h5_path = d.path().join("model.h5");
         crate::h5::write_file_for_artifact(&h5_path, &tree).unwrap();
         let keras_path = d.path().join("model.keras");
-        let asset = crate::keras_zip::Asset {
-            name: "vocab.txt",
-            data: crate::keras_zip::AssetData::Bytes(b"a\nb\n"),
-        };
+        let inputs = tempfile::tempdir().unwrap();
+        let vocab = inputs.path().join("vocab.txt");
+        fs::write(&vocab, b"a\nb\n").unwrap();
+        let assets = [
+            crate::keras_zip::Asset {
+                name: "vocab.txt",
+                data: crate::keras_zip::AssetData::File(&vocab),
+            },
+            crate::keras_zip::Asset {
+                name: "extra.bin",
+                data: crate::keras_zip::AssetData::Bytes(&[0, 1, 2]),
+            },
+        ];
         crate::keras_zip::write_archive_for_artifact(
             &keras_path,
             "{}",
             "{}",
             crate::keras_zip::WeightsSource::Tree(&tree),
-            &[asset],
+            &assets,
         )
         .unwrap();
         assert!(remembered(&h5_path));
@@ -651,7 +660,7 @@ mod tests {
             "{}",
             "{}",
             crate::keras_zip::WeightsSource::Tree(&tree),
-            &[asset],
+            &assets,
         )
         .unwrap();
         assert_eq!(fs::read(&plain).unwrap(), fs::read(&keras_path).unwrap());

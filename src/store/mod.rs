@@ -203,11 +203,11 @@ fn age(now: SystemTime, t: Option<SystemTime>) -> Duration {
 pub fn start_writeback(dir: &Path) {
     #[cfg(target_os = "linux")]
     {
-        let dir = dir.to_path_buf();
+        // Listed here: files come and go in the staging directory while the thread runs.
+        let Ok(tree) = manifest::walk(dir, true) else {
+            return;
+        };
         let writeback = move || {
-            let Ok(tree) = manifest::walk(&dir, true) else {
-                return;
-            };
             for f in &tree.files {
                 if let Ok(file) = File::open(&f.path) {
                     // SAFETY: an open descriptor; the call reads no memory of ours.

@@ -164,6 +164,24 @@ def test_weights_are_checked_in_an_uncompiled_copy(tmp_path: Path, tutorial_mode
     assert a.comparison is not None and a.comparison.passed and a.comparison.max_abs_diff == 0
 
 
+def test_a_config_that_does_not_rebuild_falls_back_to_clone_model(monkeypatch: pytest.MonkeyPatch):
+    from kerasafe import keras_bridge
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+
+    def refuse(cls, config, custom_objects=None):
+        raise ValueError("this config does not rebuild")
+
+    monkeypatch.setattr(keras.Sequential, "from_config", classmethod(refuse))
+    cloned: list[object] = []
+    real_clone_model = keras.models.clone_model
+    monkeypatch.setattr(keras.models, "clone_model", lambda m, **kw: cloned.append(m) or real_clone_model(m, **kw))
+    clone = keras_bridge.clone_structure(model)
+    assert cloned == [model]
+    assert clone is not model and clone.built
+    assert [tuple(v.shape) for v in clone.weights] == [(4, 3), (3,)]
+
+
 def test_comparison_repr_and_compare_outputs():
     c = kerasafe.compare_outputs(np.array([1.0, 2.0, np.nan], np.float32), np.array([1.0, 2.5, np.nan], np.float32))
     assert not c.passed and c.max_abs_diff == pytest.approx(0.5)

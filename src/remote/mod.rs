@@ -222,11 +222,22 @@ fn open_azure(
     built(url, b.build())
 }
 
+/// reqwest is built without a crypto provider of its own (see Cargo.toml): make ring the
+/// process default before the first HTTPS client exists. If the host program installed one
+/// already, that one stays.
+fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl Remote {
     /// Open the bucket a URL names (`s3://bucket/prefix`, `gs://…`, `az://container/…`).
     /// `options` are `object_store` configuration keys (`aws_endpoint`, `aws_region`, …) that
     /// override the environment.
     pub fn open(url: &str, options: &[(String, String)]) -> Result<Remote> {
+        install_tls_provider();
         let (origin, bucket, key) = split_url(url)?;
         let scheme = &origin[..origin.find("://").unwrap_or(0) + 3];
         let store = match scheme {

@@ -250,6 +250,23 @@ fn large_files_round_trip_through_multipart_uploads() {
 }
 
 #[test]
+fn https_clients_build_for_every_cloud() {
+    // Building a store builds its TLS client, which needs the crypto provider open() installs.
+    let keys = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    let mut s3 = keys("aws_access_key_id", "AKIDEXAMPLE");
+    s3.extend(keys("aws_secret_access_key", "example"));
+    s3.extend(keys("aws_endpoint", "https://s3.example.com"));
+    Remote::open("s3://bucket/x", &s3).unwrap();
+    let az = [
+        keys("azure_storage_account_name", "account"),
+        keys("azure_storage_account_key", "ZXhhbXBsZQ=="),
+    ]
+    .concat();
+    Remote::open("az://container/x", &az).unwrap();
+    Remote::open("gs://bucket/x", &keys("google_skip_signature", "true")).unwrap();
+}
+
+#[test]
 fn missing_s3_credentials_are_a_clear_permission_error() {
     // No AWS_* keys in the options; the environment of `cargo test` may have some, so only
     // check when it does not.

@@ -74,12 +74,21 @@ pub fn replace(tmp: &Path, dest: &Path) -> io::Result<()> {
 /// Write `path` through `fill` into a temporary sibling, then rename it into place; the
 /// temporary file is removed when anything fails, so no half-written file is ever visible.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
-    let tmp = write_temp(path, fill)?;
-    let renamed = replace(&tmp, path);
-    if renamed.is_err() {
+    build_then_replace(path, |tmp| {
+        File::create(tmp).and_then(|mut f| fill(&mut f)).at(path)
+    })
+}
+
+/// [`write_atomically`] for writers that need a path rather than a `File` (libhdf5, the zip
+/// writer): `build` makes the file at the temporary sibling it is given, which is then renamed
+/// over `path`, or removed when anything fails. Returns what `build` returned.
+pub fn build_then_replace<T>(path: &Path, build: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    let tmp = temp_sibling(path);
+    let result = build(&tmp).and_then(|built| replace(&tmp, path).at(path).map(|()| built));
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    renamed.at(path)
+    result
 }
 
 /// Fill a fresh temporary sibling of `path` and return its name (the caller renames it); the

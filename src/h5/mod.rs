@@ -644,8 +644,8 @@ pub fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
 
 /// [`write_file`] for an artifact being staged: the file's SHA-256 is computed while its large
 /// values are written (on the core the write leaves free, from memory; libhdf5's own bytes
-/// are read back) and kept for the manifest, which then need not read the file
-/// ([`crate::store::manifest::remember_written`]).
+/// are read back), finished from the file on a thread of its own, and kept for the manifest
+/// ([`crate::store::manifest::remember_written_partly`]).
 pub fn write_file_for_artifact(path: &Path, root: &H5Group<'_>) -> Result<()> {
     #[cfg(feature = "h5")]
     {
@@ -698,16 +698,16 @@ pub type MakeHead<'h> = dyn FnMut(&std::fs::File, &[RawRegion]) -> Result<Vec<u8
 /// written. `head` makes the user block's bytes from the open file (libhdf5's part of it
 /// written, the large values not yet) and the large values' regions with their CRC-32s
 /// (computed from memory first); the digest covers those bytes in place of the user block,
-/// and the caller writes them there. Returns the digest's state, to go on with what the caller
-/// appends, or `None` if the layout is not one the digest can follow (the caller then hashes
-/// the file afterwards).
+/// and the caller writes them there. The digest goes as far as the values are written by the
+/// time they are (see [`crate::store::manifest::DigestSoFar`]); `None` if the layout is not one
+/// the digest can follow (the caller then hashes the file afterwards).
 pub fn write_with_userblock_hashed(
     file: &Path,
     name: &Path,
     root: &H5Group<'_>,
     userblock: u64,
     head: &mut MakeHead<'_>,
-) -> Result<Option<sha2::Sha256>> {
+) -> Result<Option<crate::store::manifest::DigestSoFar>> {
     #[cfg(feature = "h5")]
     {
         write::write_new_hashed(file, name, root, userblock, head)

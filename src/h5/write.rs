@@ -7,6 +7,7 @@ use std::fs::File;
 use std::os::raw::{c_char, c_void};
 use std::path::Path;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hdf5_sys::h5a::{H5Acreate2, H5Awrite};
 use hdf5_sys::h5d::{
@@ -33,6 +34,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::file_bytes;
 use crate::fsutil;
 use crate::progress::Progress;
+use crate::store::manifest::{self, DigestSoFar};
 use crate::tensor::{DType, TensorData};
 
 /// The large values of a file being written, `(file offset, bytes)`: libhdf5 allocates their
@@ -48,33 +50,24 @@ const VLEN_HEADER_BYTES: usize = 16;
 const RAW_WRITE_MIN: usize = 1 << 20;
 
 pub(super) fn write_file(path: &Path, root: &H5Group<'_>) -> Result<()> {
-    let tmp = fsutil::temp_sibling(path);
-    let result =
-        write_new(&tmp, path, root, 0, false).and_then(|_| fsutil::replace(&tmp, path).at(path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    fsutil::build_then_replace(path, |tmp| write_new(tmp, path, root, 0, false).map(drop))
 }
 
 /// [`write_file`] for an artifact being staged: the file's SHA-256 is computed while it is
-/// written and kept for the artifact's manifest ([`crate::store::manifest::remember_written`]).
+/// written and finished in the background ([`manifest::remember_written_partly`]) for the
+/// artifact's manifest.
 pub(super) fn write_file_for_artifact(path: &Path, root: &H5Group<'_>) -> Result<()> {
-    let tmp = fsutil::temp_sibling(path);
-    let result =
-        write_new_hashed(&tmp, path, root, 0, &mut |_, _| Ok(Vec::new())).and_then(|digest| {
-            // The identity after the last write; the rename that publishes the file keeps it.
-            let meta = std::fs::metadata(&tmp).at(path)?;
-            fsutil::replace(&tmp, path).at(path)?;
-            if let Some(digest) = digest {
-                crate::store::manifest::remember_written(path, &meta, &digest.finalize());
-            }
-            Ok(())
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let (file, meta, so_far) = fsutil::build_then_replace(path, |tmp| {
+        let so_far = write_new_hashed(tmp, path, root, 0, &mut |_, _| Ok(Vec::new()))?;
+        let file = File::open(tmp).at(path)?;
+        // The identity after the last write; the rename that publishes the file keeps it.
+        let meta = file.metadata().at(path)?;
+        Ok((file, meta, so_far))
+    })?;
+    if let Some(so_far) = so_far {
+        manifest::remember_written_partly(path, file, &meta, so_far);
     }
-    result
+    Ok(())
 }
 
 /// Write `root` into the new file `file` (which must not exist), leaving its first `userblock`
@@ -93,21 +86,21 @@ pub(super) fn write_new(
     write_raw(file, path, raw, &progress, checksums)
 }
 
-/// [`write_new`], computing the SHA-256 of the whole file while its large values are written:
-/// from memory for those, from the file for what libhdf5 wrote (final once it closed the file).
-/// `head` gives the user block's bytes from the CRC-32s of the large values' regions (computed
-/// first, from memory; none without a user block); they stand for the file's first `userblock`
-/// bytes in the digest and the caller writes them there. Returns the digest's state, for the
-/// caller to go on with what it appends, or `None` if libhdf5's layout is not the one the
-/// digest assumes (the values are then written before `head` is asked for, with no regions,
-/// and the caller hashes the file after the write).
+/// [`write_new`], computing the file's SHA-256 while its large values are written, until they
+/// are: from memory for those, from the file for what libhdf5 wrote (final once it closed the
+/// file). `head` gives the user block's bytes from the CRC-32s of the large values' regions
+/// (computed first, from memory; none without a user block); they stand for the file's first
+/// `userblock` bytes in the digest and the caller writes them there. Returns the digest of the
+/// file's start, for the caller to finish from the file once it is complete, or `None` if
+/// libhdf5's layout is not the one the digest assumes (the values are then written before
+/// `head` is asked for, with no regions, and the caller hashes the file after the write).
 pub(super) fn write_new_hashed(
     file: &Path,
     path: &Path,
     root: &H5Group<'_>,
     userblock: u64,
     head: &mut MakeHead<'_>,
-) -> Result<Option<Sha256>> {
+) -> Result<Option<DigestSoFar>> {
     let (mut raw, progress) = lay_out(file, path, root, userblock)?;
     raw.sort_unstable_by_key(|(offset, _)| *offset);
     let out = std::fs::OpenOptions::new()
@@ -124,10 +117,7 @@ pub(super) fn write_new_hashed(
         out.set_len(end).at(path)?;
     }
     let end = out.metadata().at(path)?.len();
-    let write_values = || {
-        raw.iter()
-            .try_for_each(|(offset, bytes)| progress.write_all_at(&out, bytes, *offset))
-    };
+    let write_values = || write_in_place(&out, &raw, &progress);
     if !values_in_file_order(&raw, userblock, end) {
         // Not a layout libhdf5 makes. The head must still be right (a `.keras` header holds the
         // CRC of what follows): values first, then the head from the file as written; no digest.
@@ -142,9 +132,15 @@ pub(super) fn write_new_hashed(
     };
     let head = head(&out, &regions)?;
     check_head(&head, userblock)?;
-    let (written, digest) = rayon::join(write_values, || {
-        sha256_in_file_order(&out, &head, &raw, end)
-    });
+    let values_written = AtomicBool::new(false);
+    let (written, digest) = rayon::join(
+        || {
+            let written = write_values();
+            values_written.store(true, Ordering::Release);
+            written
+        },
+        || sha256_in_file_order(&out, &head, &raw, end, &values_written),
+    );
     written.at(path)?;
     Ok(Some(digest.at(path)?))
 }
@@ -175,38 +171,57 @@ fn values_in_file_order(raw: &[(u64, Cow<'_, [u8]>)], start: u64, end: u64) -> b
 
 /// SHA-256 of `file` as it is once the large values `raw` (in file order, see
 /// [`values_in_file_order`], not yet all written) are in place, with `head` for its first
-/// bytes: the gaps between them, up to `end`, are read from the file.
+/// bytes: the gaps between them, up to `end`, are read from the file. Stops early, between two
+/// steps, once `values_written` is set: the rest is then better read back from the file on
+/// another thread than hashed here while the caller waits.
 fn sha256_in_file_order(
     file: &File,
     head: &[u8],
     raw: &[(u64, Cow<'_, [u8]>)],
     end: u64,
-) -> std::io::Result<Sha256> {
-    let mut hasher = Sha256::new();
-    hasher.update(head);
-    let mut buf = Vec::new();
-    let mut gap = |hasher: &mut Sha256, from: u64, to: u64| -> std::io::Result<()> {
-        let mut at = from;
-        while at < to {
-            buf.resize((to - at).min(GAP_READ) as usize, 0);
-            file_bytes::ReadAt::read_exact_at(file, &mut buf, at)?;
-            hasher.update(&buf);
-            at += buf.len() as u64;
-        }
-        Ok(())
+    values_written: &AtomicBool,
+) -> std::io::Result<DigestSoFar> {
+    let mut digest = DigestSoFar {
+        sha256: Sha256::new(),
+        hashed: 0,
     };
-    let mut at = head.len() as u64;
+    let stop = || values_written.load(Ordering::Acquire);
+    let step = |digest: &mut DigestSoFar, bytes: &[u8]| {
+        digest.sha256.update(bytes);
+        digest.hashed += bytes.len() as u64;
+    };
+    step(&mut digest, head);
+    let mut buf = Vec::new();
+    // Whether the gap up to `to` was hashed completely.
+    let mut gap = |digest: &mut DigestSoFar, to: u64| -> std::io::Result<bool> {
+        while digest.hashed < to {
+            if stop() {
+                return Ok(false);
+            }
+            buf.resize((to - digest.hashed).min(HASH_STEP) as usize, 0);
+            file_bytes::ReadAt::read_exact_at(file, &mut buf, digest.hashed)?;
+            step(digest, &buf);
+        }
+        Ok(true)
+    };
     for (offset, bytes) in raw {
-        gap(&mut hasher, at, *offset)?;
-        hasher.update(bytes);
-        at = offset + bytes.len() as u64;
+        if !gap(&mut digest, *offset)? {
+            return Ok(digest);
+        }
+        for piece in bytes.chunks(HASH_STEP as usize) {
+            if stop() {
+                return Ok(digest);
+            }
+            step(&mut digest, piece);
+        }
     }
-    gap(&mut hasher, at, end)?;
-    Ok(hasher)
+    gap(&mut digest, end)?;
+    Ok(digest)
 }
 
-/// Bytes read at a time from the parts of a file libhdf5 wrote, for a digest.
-const GAP_READ: u64 = 1 << 20;
+/// Bytes hashed in one step of [`sha256_in_file_order`] (read at a time from the parts of a
+/// file libhdf5 wrote).
+const HASH_STEP: u64 = 1 << 20;
 
 /// Check `root`, create `file` and let libhdf5 write everything but the large datasets' bytes,
 /// for which it only allocates space; returns those `(offset, bytes)` and this thread's
@@ -244,6 +259,12 @@ fn lay_out<'d>(
     Ok((writer.raw.into_inner(), progress))
 }
 
+/// Write each large value at its offset (the space libhdf5 allocated for it).
+fn write_in_place(out: &File, raw: &LargeValues<'_>, progress: &Progress) -> std::io::Result<()> {
+    raw.iter()
+        .try_for_each(|(offset, bytes)| progress.write_all_at(out, bytes, *offset))
+}
+
 /// Fill the space libhdf5 allocated for the large datasets: one thread writes them in file
 /// order (buffered writes to one file serialize on its inode lock, so more writers only
 /// contend) while, with `checksums`, the others compute their CRC-32s.
@@ -263,10 +284,7 @@ fn write_raw(
         .open(file)
         .at(path)?;
     let (written, regions) = rayon::join(
-        || {
-            raw.iter()
-                .try_for_each(|(offset, bytes)| progress.write_all_at(&file, bytes, *offset))
-        },
+        || write_in_place(&file, &raw, progress),
         || match checksums {
             true => region_crcs(&raw),
             false => Vec::new(),
@@ -828,17 +846,24 @@ mod tests {
             (12, Cow::Borrowed(&b"defg"[..])),
         ];
         assert!(values_in_file_order(&raw, 4, 18));
-        let digest = sha256_in_file_order(&file, b"HEAD", &raw, 18).unwrap();
+        let writing = AtomicBool::new(false);
+        let digest = sha256_in_file_order(&file, b"HEAD", &raw, 18, &writing).unwrap();
+        assert_eq!(digest.hashed, 18);
         assert_eq!(
-            digest.finalize()[..],
+            digest.sha256.finalize()[..],
             Sha256::digest(b"HEADhhabcHHHdefgtt")[..]
         );
         // No large values: the head, then the file.
-        let digest = sha256_in_file_order(&file, b"HEAD", &[], 18).unwrap();
+        let digest = sha256_in_file_order(&file, b"HEAD", &[], 18, &writing).unwrap();
         assert_eq!(
-            digest.finalize()[..],
+            digest.sha256.finalize()[..],
             Sha256::digest(b"HEADhh___HHH____tt")[..]
         );
+        // Once the values are written it stops, and says where.
+        let written = AtomicBool::new(true);
+        let digest = sha256_in_file_order(&file, b"HEAD", &raw, 18, &written).unwrap();
+        assert_eq!(digest.hashed, 4);
+        assert_eq!(digest.sha256.finalize()[..], Sha256::digest(b"HEAD")[..]);
     }
 
     #[test]

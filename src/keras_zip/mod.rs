@@ -455,19 +455,11 @@ impl KerasArchive {
 
     /// Copy member `name` to the file `dest` (written through a temporary sibling).
     pub fn extract_member(&self, name: &str, dest: &Path) -> Result<()> {
-        let tmp = fsutil::temp_sibling(dest);
-        let result = File::create_new(&tmp)
-            .at(dest)
-            .and_then(|f| {
-                let mut w = io::BufWriter::with_capacity(1 << 20, f);
-                self.copy_member(name, &mut w)?;
-                w.flush().at(dest)
-            })
-            .and_then(|()| std::fs::rename(&tmp, dest).at(dest));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        fsutil::build_then_replace(dest, |tmp| {
+            let mut w = io::BufWriter::with_capacity(1 << 20, File::create_new(tmp).at(dest)?);
+            self.copy_member(name, &mut w)?;
+            w.flush().at(dest)
+        })
     }
 
     /// Read `model.weights.h5` completely.
@@ -642,8 +634,9 @@ pub fn write_archive(
 }
 
 /// [`write_archive`] for an artifact being staged: with the weights given as a tree, the
-/// archive's SHA-256 is computed while it is written and kept for the artifact's manifest
-/// ([`crate::store::manifest::remember_written`]), which then need not read it back. The
+/// archive's SHA-256 is computed while it is written, finished from the file on a thread of its
+/// own after, and kept for the artifact's manifest
+/// ([`crate::store::manifest::remember_written_partly`]), which then need not read it. The
 /// weights member's CRC-32, which its zip header at the front holds, is computed first, from
 /// memory, so that the digest can follow the file front to back while the write runs.
 pub fn write_archive_for_artifact(
@@ -704,30 +697,28 @@ fn write_archive_with(
             },
         ));
     }
-    let tmp = fsutil::temp_sibling(path);
-    let result = (|| {
-        let (weights_member, mut digest) = match weights {
-            WeightsSource::Tree(tree) if for_artifact => write_weights_hashed(&tmp, path, tree)?,
+    let (out, so_far) = fsutil::build_then_replace(path, |tmp| {
+        let (weights_member, so_far) = match weights {
+            WeightsSource::Tree(tree) if for_artifact => write_weights_hashed(tmp, path, tree)?,
             _ => {
-                let regions = write_weights(&tmp, path, weights, weights_file)?;
+                let regions = write_weights(tmp, path, weights, weights_file)?;
                 (
-                    weights_member(&File::open(&tmp).at(path)?, &regions, path)?,
+                    weights_member(&File::open(tmp).at(path)?, &regions, path)?,
                     None,
                 )
             }
         };
-        let meta = finish_archive(&tmp, path, weights_member, &mut others, digest.as_mut())?;
-        fsutil::replace(&tmp, path).at(path)?;
-        if let Some(digest) = digest {
-            // `meta` is from after the last write; the rename that published the file keeps it.
-            crate::store::manifest::remember_written(path, &meta, &sha2::Digest::finalize(digest));
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        Ok((
+            finish_archive(tmp, path, weights_member, &mut others)?,
+            so_far,
+        ))
+    })?;
+    if let Some(so_far) = so_far {
+        // The identity after the last write; the rename that published the file keeps it.
+        let meta = out.metadata().at(path)?;
+        crate::store::manifest::remember_written_partly(path, out, &meta, so_far);
     }
-    result
+    Ok(())
 }
 
 enum Opened<'a> {
@@ -805,7 +796,7 @@ fn write_weights_hashed(
     tmp: &Path,
     path: &Path,
     tree: &H5Group<'_>,
-) -> Result<(Written, Option<sha2::Sha256>)> {
+) -> Result<(Written, Option<crate::store::manifest::DigestSoFar>)> {
     let mut member = None;
     let digest = h5::write_with_userblock_hashed(
         tmp,
@@ -844,18 +835,20 @@ fn weights_member(file: &File, known: &[h5::RawRegion], path: &Path) -> Result<W
 }
 
 /// Turn `tmp` (weights from [`WEIGHTS_DATA_START`] to its end) into the archive: the weights'
-/// zip header in front, the other members, then the central directory; `digest` (the file's
-/// SHA-256 up to its current end) goes on over what is appended. Returns the file's metadata
-/// after the last write.
+/// zip header in front, the other members, then the central directory. Returns the file,
+/// open for reading.
 fn finish_archive(
     tmp: &Path,
     path: &Path,
     weights: Written,
     others: &mut [(&str, Opened<'_>)],
-    digest: Option<&mut sha2::Sha256>,
-) -> Result<std::fs::Metadata> {
+) -> Result<File> {
     let end = WEIGHTS_DATA_START + weights.size;
-    let mut out = std::fs::OpenOptions::new().write(true).open(tmp).at(path)?;
+    let mut out = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(tmp)
+        .at(path)?;
     out.write_all_at(&weights.local_header(Some(WEIGHTS_DATA_START)), 0)
         .at(path)?;
     out.seek(SeekFrom::Start(end)).at(path)?;
@@ -870,7 +863,7 @@ fn finish_archive(
             })
             .sum(),
     );
-    let mut w = io::BufWriter::with_capacity(1 << 20, DigestWriter { inner: out, digest });
+    let mut w = io::BufWriter::with_capacity(1 << 20, out);
     let mut at = end;
     for (name, src) in others.iter_mut() {
         // Headers come first and hold the CRC: a file member is read twice (assets are small).
@@ -903,30 +896,7 @@ fn finish_archive(
         members.push(member);
     }
     w.write_all(&central_directory(&members, at)).at(path)?;
-    let out = w
-        .into_inner()
-        .map_err(|e| Error::io(path, e.into_error()))?;
-    out.inner.metadata().at(path)
-}
-
-/// A writer that also feeds what it writes to a SHA-256, when there is one.
-struct DigestWriter<'d> {
-    inner: File,
-    digest: Option<&'d mut sha2::Sha256>,
-}
-
-impl Write for DigestWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        if let Some(d) = self.digest.as_mut() {
-            sha2::Digest::update(&mut **d, &buf[..n]);
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+    w.into_inner().map_err(|e| Error::io(path, e.into_error()))
 }
 
 /// Copy exactly `len` bytes of `f` (the file at `p`) into `out`; a file that has shrunk since it
@@ -1244,7 +1214,7 @@ mod tests {
             (CONFIG_JSON, Opened::Bytes(b"{\"class_name\": \"X\"}")),
         ];
         let weights = weights_member(&File::open(&tmp).unwrap(), &[], &path).unwrap();
-        finish_archive(&tmp, &path, weights, &mut others, None).unwrap();
+        finish_archive(&tmp, &path, weights, &mut others).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
         let a = read_archive(&path).unwrap();
         let names: Vec<_> = a

@@ -171,7 +171,21 @@ impl Identity {
 struct WrittenDigest {
     id: Identity,
     path: PathBuf,
-    sha256: String,
+    sha256: Remembered,
+}
+
+/// A remembered SHA-256 (hex): complete, or being finished from the file on a thread of its own.
+enum Remembered {
+    Done(String),
+    Finishing(std::thread::JoinHandle<std::io::Result<String>>),
+}
+
+/// The SHA-256 of a file's first `hashed` bytes, computed by its writer alongside the write
+/// (hashing is slower than writing into the page cache, so the writer stops where the write
+/// ends); [`remember_written_partly`] finishes it.
+pub struct DigestSoFar {
+    pub(crate) sha256: Sha256,
+    pub(crate) hashed: u64,
 }
 
 /// SHA-256s computed while files were written for an artifact ([`remember_written`]), so that
@@ -188,6 +202,44 @@ fn written() -> std::sync::MutexGuard<'static, Vec<WrittenDigest>> {
 /// Record the SHA-256 of the bytes written to the file at `path` (published there, complete);
 /// `meta` is its metadata after the last write. For the commit of the artifact being staged.
 pub(crate) fn remember_written(path: &Path, meta: &std::fs::Metadata, sha256: &[u8]) {
+    remember(path, meta, Remembered::Done(hex(sha256)));
+}
+
+/// [`remember_written`] for a digest its writer took only part of the way: the rest of the file
+/// (`file`, complete, `meta.len()` bytes) is read back and hashed on a thread of its own while
+/// the caller goes on (reloading the model it saved), and [`hash_staged`] waits for it. If no
+/// thread can be started or the read fails, the publish reads the whole file instead.
+pub(crate) fn remember_written_partly(
+    path: &Path,
+    file: File,
+    meta: &std::fs::Metadata,
+    so_far: DigestSoFar,
+) {
+    let end = meta.len();
+    let finishing = std::thread::Builder::new()
+        .name("kerasafe-sha256".into())
+        .spawn(move || finish_digest(&file, so_far, end));
+    if let Ok(handle) = finishing {
+        remember(path, meta, Remembered::Finishing(handle));
+    }
+}
+
+/// Hash `file` from where `so_far` stopped up to `end`.
+fn finish_digest(file: &File, so_far: DigestSoFar, end: u64) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let DigestSoFar { mut sha256, hashed } = so_far;
+    let mut buf = vec![0u8; end.saturating_sub(hashed).min(HASH_BUF as u64) as usize];
+    let mut at = hashed;
+    while at < end {
+        let n = (end - at).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at)?;
+        sha256.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(hex(&sha256.finalize()))
+}
+
+fn remember(path: &Path, meta: &std::fs::Metadata, sha256: Remembered) {
     let mut kept = written();
     let id = Identity::of(meta);
     kept.retain(|w| (w.id.dev, w.id.ino) != (id.dev, id.ino));
@@ -197,7 +249,7 @@ pub(crate) fn remember_written(path: &Path, meta: &std::fs::Metadata, sha256: &[
     kept.push(WrittenDigest {
         id,
         path: absolute(path),
-        sha256: hex(sha256),
+        sha256,
     });
 }
 
@@ -215,10 +267,16 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// The digest remembered for this file, if it is still the file that was written.
 fn take_written(meta: &std::fs::Metadata) -> Option<String> {
-    let mut kept = written();
-    let id = Identity::of(meta);
-    let at = kept.iter().position(|w| w.id == id)?;
-    Some(kept.swap_remove(at).sha256)
+    let taken = {
+        let mut kept = written();
+        let id = Identity::of(meta);
+        let at = kept.iter().position(|w| w.id == id)?;
+        kept.swap_remove(at).sha256
+    };
+    match taken {
+        Remembered::Done(sha256) => Some(sha256),
+        Remembered::Finishing(handle) => handle.join().ok()?.ok(),
+    }
 }
 
 /// Hash a file found by the walk, checking it is still the same regular file once opened (a
@@ -534,6 +592,45 @@ mod tests {
         remember_written(&x, &fs::metadata(&x).unwrap(), &[0xab; 32]);
         let f = fs::OpenOptions::new().write(true).open(&x).unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(7))
+            .unwrap();
+        drop(f);
+        assert_eq!(hash_staged(d.path()).unwrap(), truth);
+    }
+
+    #[test]
+    fn a_digest_begun_at_write_is_finished_from_the_file() {
+        let d = sample();
+        let x = d.path().join("variables/deep/x.bin");
+        let truth = hash_files(d.path()).unwrap();
+        let bytes = fs::read(&x).unwrap();
+        assert!(bytes.len() > 3);
+        // Begun over other bytes than the file's first three, so the result shows it was used.
+        let mut sha256 = Sha256::new();
+        sha256.update(b"XYZ");
+        let so_far = DigestSoFar { sha256, hashed: 3 };
+        let file = File::open(&x).unwrap();
+        let meta = file.metadata().unwrap();
+        remember_written_partly(&x, file, &meta, so_far);
+        let staged = hash_staged(d.path()).unwrap();
+        let want = hex(&Sha256::new()
+            .chain_update(b"XYZ")
+            .chain_update(&bytes[3..])
+            .finalize());
+        assert_eq!(staged.files["variables/deep/x.bin"].sha256, want);
+        assert!(!remembered(&x));
+
+        // Changed after it was written: read whole.
+        let file = File::open(&x).unwrap();
+        let meta = file.metadata().unwrap();
+        let so_far = DigestSoFar {
+            sha256: Sha256::new().chain_update(b"XYZ"),
+            hashed: 3,
+        };
+        remember_written_partly(&x, file, &meta, so_far);
+        fs::write(&x, &bytes[..bytes.len() - 1]).unwrap();
+        fs::write(&x, &bytes).unwrap();
+        let f = fs::OpenOptions::new().write(true).open(&x).unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(9))
             .unwrap();
         drop(f);
         assert_eq!(hash_staged(d.path()).unwrap(), truth);

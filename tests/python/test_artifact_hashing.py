@@ -73,7 +73,9 @@ def test_artifact_files_are_hashed_while_written(tmp_path: Path, monkeypatch: py
 def test_the_publish_takes_the_digest_computed_while_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained: keras.Model, fmt: str) -> None:
     """Shows the shortcut is taken: after the write and before the publish, the file's bytes
     change while its size and modification time are kept. The manifest then holds the written
-    bytes' SHA-256, not the file's, and verification, which always reads, flags the file."""
+    bytes' SHA-256, not the file's, and verification, which always reads, flags the file.
+    (For `.h5` and `.keras` the end of the digest is read back on a thread of its own as soon as
+    the write ends; for these small files that is done long before the reload returns.)"""
     data_file = WRITTEN[fmt][1]
     real_load = _formats.load_from
     digests: dict[str, str] = {}

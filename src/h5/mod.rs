@@ -694,14 +694,14 @@ pub fn write_with_userblock(
 /// Makes a user block's bytes: see [`write_with_userblock_hashed`].
 pub type MakeHead<'h> = dyn FnMut(&std::fs::File, &[RawRegion]) -> Result<Vec<u8>> + 'h;
 
-/// [`write_with_userblock`], computing the SHA-256 of the whole file while its large values are
-/// written. `head` makes the user block's bytes from the open file (libhdf5's part of it
+/// [`write_with_userblock`], computing the file's SHA-256 front to back while its large values
+/// are written. `head` makes the user block's bytes from the open file (libhdf5's part of it
 /// written, the large values not yet) and the large values' regions with their CRC-32s
 /// (computed from memory first); the digest covers those bytes in place of the user block,
-/// and the caller writes them there. The digest goes as far as the values are written by the
-/// time they are (see [`crate::store::manifest::DigestSoFar`]); `None` if the layout is not one
-/// the digest can follow (the caller then hashes the file afterwards).
-pub fn write_with_userblock_hashed(
+/// and the caller writes them there. Returns the digest of the file's start, up to where it had
+/// got when the values were all written (the caller finishes it from the file), or `None` if
+/// the layout is not one the digest can follow (the caller then hashes the file afterwards).
+pub(crate) fn write_with_userblock_hashed(
     file: &Path,
     name: &Path,
     root: &H5Group<'_>,

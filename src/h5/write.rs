@@ -855,15 +855,22 @@ mod tests {
         );
         // No large values: the head, then the file.
         let digest = sha256_in_file_order(&file, b"HEAD", &[], 18, &writing).unwrap();
+        assert_eq!(digest.hashed, 18);
         assert_eq!(
             digest.sha256.finalize()[..],
             Sha256::digest(b"HEADhh___HHH____tt")[..]
         );
-        // Once the values are written it stops, and says where.
+        // Once the values are written it stops, says where, and the rest comes from the file.
         let written = AtomicBool::new(true);
         let digest = sha256_in_file_order(&file, b"HEAD", &raw, 18, &written).unwrap();
         assert_eq!(digest.hashed, 4);
-        assert_eq!(digest.sha256.finalize()[..], Sha256::digest(b"HEAD")[..]);
+        file.write_all_at(b"abc", 6).unwrap();
+        file.write_all_at(b"defg", 12).unwrap();
+        let finished = manifest::finish_digest(&file, digest, 18).unwrap();
+        assert_eq!(
+            finished,
+            crate::store::manifest::hex(&Sha256::digest(b"HEADhhabcHHHdefgtt"))
+        );
     }
 
     #[test]

@@ -636,7 +636,7 @@ pub fn write_archive(
 /// [`write_archive`] for an artifact being staged: with the weights given as a tree, the
 /// archive's SHA-256 is computed while it is written, finished from the file on a thread of its
 /// own after, and kept for the artifact's manifest
-/// ([`crate::store::manifest::remember_written_partly`]), which then need not read it. The
+/// ([`crate::store::manifest::remember_written_partly`]), which the publish then takes. The
 /// weights member's CRC-32, which its zip header at the front holds, is computed first, from
 /// memory, so that the digest can follow the file front to back while the write runs.
 pub fn write_archive_for_artifact(
@@ -697,7 +697,7 @@ fn write_archive_with(
             },
         ));
     }
-    let (out, so_far) = fsutil::build_then_replace(path, |tmp| {
+    let (out, meta, so_far) = fsutil::build_then_replace(path, |tmp| {
         let (weights_member, so_far) = match weights {
             WeightsSource::Tree(tree) if for_artifact => write_weights_hashed(tmp, path, tree)?,
             _ => {
@@ -708,14 +708,12 @@ fn write_archive_with(
                 )
             }
         };
-        Ok((
-            finish_archive(tmp, path, weights_member, &mut others)?,
-            so_far,
-        ))
+        let out = finish_archive(tmp, path, weights_member, &mut others)?;
+        // The identity after the last write; the rename that publishes the file keeps it.
+        let meta = out.metadata().at(path)?;
+        Ok((out, meta, so_far))
     })?;
     if let Some(so_far) = so_far {
-        // The identity after the last write; the rename that published the file keeps it.
-        let meta = out.metadata().at(path)?;
         crate::store::manifest::remember_written_partly(path, out, &meta, so_far);
     }
     Ok(())

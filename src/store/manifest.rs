@@ -183,14 +183,14 @@ enum Remembered {
 /// The SHA-256 of a file's first `hashed` bytes, computed by its writer alongside the write
 /// (hashing is slower than writing into the page cache, so the writer stops where the write
 /// ends); [`remember_written_partly`] finishes it.
-pub struct DigestSoFar {
+pub(crate) struct DigestSoFar {
     pub(crate) sha256: Sha256,
     pub(crate) hashed: u64,
 }
 
-/// SHA-256s computed while files were written for an artifact ([`remember_written`]), so that
-/// publishing it need not read them back; each is used once, by [`hash_staged`] only
-/// ([`verify`] always reads).
+/// SHA-256s computed while files were written for an artifact ([`remember_written`], or finished
+/// from the file in the background, [`remember_written_partly`]), so that publishing it need not
+/// read them again; each is used once, by [`hash_staged`] only ([`verify`] always reads).
 static WRITTEN: Mutex<Vec<WrittenDigest>> = Mutex::new(Vec::new());
 /// Digests kept at most (the oldest go first): far more than one artifact's files.
 const WRITTEN_KEPT: usize = 64;
@@ -219,15 +219,23 @@ pub(crate) fn remember_written_partly(
     let finishing = std::thread::Builder::new()
         .name("kerasafe-sha256".into())
         .spawn(move || finish_digest(&file, so_far, end));
-    if let Ok(handle) = finishing {
-        remember(path, meta, Remembered::Finishing(handle));
+    match finishing {
+        Ok(handle) => remember(path, meta, Remembered::Finishing(handle)),
+        // The publish reads the file; no older digest for the same file may stand in.
+        Err(_) => forget(&Identity::of(meta)),
     }
 }
 
 /// Hash `file` from where `so_far` stopped up to `end`.
-fn finish_digest(file: &File, so_far: DigestSoFar, end: u64) -> std::io::Result<String> {
+pub(crate) fn finish_digest(file: &File, so_far: DigestSoFar, end: u64) -> std::io::Result<String> {
     use std::os::unix::fs::FileExt;
     let DigestSoFar { mut sha256, hashed } = so_far;
+    if hashed > end {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the digest began past the end of the file",
+        ));
+    }
     let mut buf = vec![0u8; end.saturating_sub(hashed).min(HASH_BUF as u64) as usize];
     let mut at = hashed;
     while at < end {
@@ -239,10 +247,15 @@ fn finish_digest(file: &File, so_far: DigestSoFar, end: u64) -> std::io::Result<
     Ok(hex(&sha256.finalize()))
 }
 
+/// Drop what is remembered for the file `id` names (any version of it).
+fn forget(id: &Identity) {
+    written().retain(|w| (w.id.dev, w.id.ino) != (id.dev, id.ino));
+}
+
 fn remember(path: &Path, meta: &std::fs::Metadata, sha256: Remembered) {
-    let mut kept = written();
     let id = Identity::of(meta);
-    kept.retain(|w| (w.id.dev, w.id.ino) != (id.dev, id.ino));
+    forget(&id);
+    let mut kept = written();
     if kept.len() >= WRITTEN_KEPT {
         kept.remove(0);
     }
@@ -376,7 +389,8 @@ pub fn hash_files(dir: &Path) -> Result<Manifest> {
 }
 
 /// [`hash_files`] for a version being published: files whose SHA-256 was computed while they
-/// were written ([`remember_written`]) and that are unchanged since are not read again.
+/// were written ([`remember_written`], [`remember_written_partly`]) and that are unchanged since
+/// are not read again (a digest still being finished is waited for).
 pub fn hash_staged(dir: &Path) -> Result<Manifest> {
     manifest_of_dir(dir, true)
 }

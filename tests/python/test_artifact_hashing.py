@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -69,19 +70,36 @@ def test_artifact_files_are_hashed_while_written(tmp_path: Path, monkeypatch: py
     assert flags == [False]
 
 
+def _digest_threads_end(timeout: float = 30.0) -> bool:
+    """Wait until no thread of this process is finishing a digest (named kerasafe-sha256)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = []
+        for comm in Path("/proc/self/task").glob("*/comm"):
+            try:
+                names.append(comm.read_text().strip())
+            except OSError:  # the thread ended meanwhile
+                pass
+        if "kerasafe-sha256" not in names:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 @pytest.mark.parametrize("fmt", ["savedmodel", "keras", "h5"])
 def test_the_publish_takes_the_digest_computed_while_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained: keras.Model, fmt: str) -> None:
     """Shows the shortcut is taken: after the write and before the publish, the file's bytes
     change while its size and modification time are kept. The manifest then holds the written
     bytes' SHA-256, not the file's, and verification, which always reads, flags the file.
-    (For `.h5` and `.keras` the end of the digest is read back on a thread of its own as soon as
-    the write ends; for these small files that is done long before the reload returns.)"""
+    (For `.h5` and `.keras` the end of the digest is read back on a thread of its own once the
+    write ends: the file is changed after that thread is gone.)"""
     data_file = WRITTEN[fmt][1]
     real_load = _formats.load_from
     digests: dict[str, str] = {}
 
     def load_then_alter(fmt, directory, **kwargs):
         reloaded = real_load(fmt, directory, **kwargs)
+        assert _digest_threads_end(), "a background digest did not finish"
         path = Path(directory) / data_file
         st = path.stat()
         raw = bytearray(path.read_bytes())

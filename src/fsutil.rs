@@ -83,23 +83,33 @@ pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<
 /// writer): `build` makes the file at the temporary sibling it is given, which is then renamed
 /// over `path`, or removed when anything fails. Returns what `build` returned.
 pub fn build_then_replace<T>(path: &Path, build: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-    let tmp = temp_sibling(path);
-    let result = build(&tmp).and_then(|built| replace(&tmp, path).at(path).map(|()| built));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    in_temp_sibling(path, |tmp| {
+        let built = build(tmp)?;
+        replace(tmp, path).at(path)?;
+        Ok(built)
+    })
+    .map(|(_, built)| built)
 }
 
 /// Fill a fresh temporary sibling of `path` and return its name (the caller renames it); the
 /// temporary file is removed when `fill` fails.
 pub fn write_temp(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> Result<PathBuf> {
+    in_temp_sibling(path, |tmp| {
+        File::create(tmp).and_then(|mut f| fill(&mut f)).at(path)
+    })
+    .map(|(tmp, ())| tmp)
+}
+
+/// Run `work` on a fresh temporary sibling of `path`, removing whatever it left there if it fails.
+fn in_temp_sibling<T>(path: &Path, work: impl FnOnce(&Path) -> Result<T>) -> Result<(PathBuf, T)> {
     let tmp = temp_sibling(path);
-    let result = File::create(&tmp).and_then(|mut f| fill(&mut f));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    match work(&tmp) {
+        Ok(done) => Ok((tmp, done)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result.at(path).map(|()| tmp)
 }
 
 /// fsync a file or a directory by path.

@@ -165,6 +165,11 @@ impl Identity {
             mtime: (meta.mtime(), meta.mtime_nsec()),
         }
     }
+
+    /// Whether both name the same file (any version of it).
+    fn same_file(&self, other: &Identity) -> bool {
+        (self.dev, self.ino) == (other.dev, other.ino)
+    }
 }
 
 /// A digest computed while a file was written, and where the file was then.
@@ -228,34 +233,32 @@ pub(crate) fn remember_written_partly(
 
 /// Hash `file` from where `so_far` stopped up to `end`.
 pub(crate) fn finish_digest(file: &File, so_far: DigestSoFar, end: u64) -> std::io::Result<String> {
-    use std::os::unix::fs::FileExt;
-    let DigestSoFar { mut sha256, hashed } = so_far;
-    if hashed > end {
+    use std::io::{Seek, SeekFrom};
+    let DigestSoFar { sha256, hashed } = so_far;
+    let Some(rest) = end.checked_sub(hashed) else {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "the digest began past the end of the file",
         ));
+    };
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(hashed))?;
+    let (read, sha256) = hash_continuing(sha256, &mut reader.take(rest), rest, &Progress::off())?;
+    if read != rest {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
-    let mut buf = vec![0u8; end.saturating_sub(hashed).min(HASH_BUF as u64) as usize];
-    let mut at = hashed;
-    while at < end {
-        let n = (end - at).min(buf.len() as u64) as usize;
-        file.read_exact_at(&mut buf[..n], at)?;
-        sha256.update(&buf[..n]);
-        at += n as u64;
-    }
-    Ok(hex(&sha256.finalize()))
+    Ok(sha256)
 }
 
 /// Drop what is remembered for the file `id` names (any version of it).
 fn forget(id: &Identity) {
-    written().retain(|w| (w.id.dev, w.id.ino) != (id.dev, id.ino));
+    written().retain(|w| !w.id.same_file(id));
 }
 
 fn remember(path: &Path, meta: &std::fs::Metadata, sha256: Remembered) {
     let id = Identity::of(meta);
-    forget(&id);
     let mut kept = written();
+    kept.retain(|w| !w.id.same_file(&id));
     if kept.len() >= WRITTEN_KEPT {
         kept.remove(0);
     }
@@ -320,9 +323,18 @@ fn hash_reader(
     size_hint: u64,
     progress: &Progress,
 ) -> std::io::Result<(u64, String)> {
+    hash_continuing(Sha256::new(), r, size_hint, progress)
+}
+
+/// Feed everything `r` yields into `hasher`; returns the bytes read and the hex digest.
+fn hash_continuing(
+    mut hasher: Sha256,
+    r: &mut impl Read,
+    size_hint: u64,
+    progress: &Progress,
+) -> std::io::Result<(u64, String)> {
     let cap = usize::try_from(size_hint.clamp(8 << 10, HASH_BUF as u64)).unwrap_or(HASH_BUF);
     let mut buf = vec![0u8; cap];
-    let mut hasher = Sha256::new();
     let mut total = 0u64;
     loop {
         let n = match r.read(&mut buf) {
@@ -578,6 +590,33 @@ mod tests {
     fn remembered(path: &Path) -> bool {
         let id = Identity::of(&fs::metadata(path).unwrap());
         written().iter().any(|w| w.id == id)
+    }
+
+    #[test]
+    fn a_digest_is_finished_from_where_it_stopped_and_only_over_the_whole_rest() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("f");
+        let content: Vec<u8> = (0..(HASH_BUF as u32 + 4097)).map(|i| i as u8).collect();
+        fs::write(&path, &content).unwrap();
+        let file = File::open(&path).unwrap();
+        let head = |n: usize| DigestSoFar {
+            sha256: Sha256::new_with_prefix(&content[..n]),
+            hashed: n as u64,
+        };
+        let whole = hex(&Sha256::digest(&content));
+        let end = content.len() as u64;
+        for n in [0, 1, 4096, content.len() - 1, content.len()] {
+            assert_eq!(
+                finish_digest(&file, head(n), end).unwrap(),
+                whole,
+                "from {n}"
+            );
+        }
+        // A file shorter than the end it was told, or a start past that end, is an error.
+        let short = finish_digest(&file, head(10), end + 1).unwrap_err();
+        assert_eq!(short.kind(), std::io::ErrorKind::UnexpectedEof);
+        let past = finish_digest(&file, head(10), 9).unwrap_err();
+        assert_eq!(past.kind(), std::io::ErrorKind::InvalidInput);
     }
 
     #[test]

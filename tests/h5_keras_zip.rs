@@ -399,6 +399,40 @@ fn size_lies_and_bombs_are_refused() {
         e.push(m);
     }
     expect_format(&e, "zip bomb");
+
+    // One member within DEFLATE's ratio but inflating to far more than 64× a small archive.
+    let mut e = base();
+    let mut m = entry("assets/big", &vec![0u8; 1 << 20]);
+    m.method = 8;
+    m.size = Some(600 << 20);
+    e.push(m);
+    expect_format(&e, "zip bomb");
+}
+
+#[test]
+fn a_compressed_weights_member_that_is_not_hdf5_is_refused_before_it_is_inflated() {
+    // 64 MiB of zeros deflate to about 64 KiB: within the limits, and not an HDF5 file.
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("zeros.keras");
+    let mut zw = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zw.start_file("config.json", opts).unwrap();
+    zw.write_all(CONFIG.as_bytes()).unwrap();
+    zw.start_file("model.weights.h5", opts).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        zw.write_all(&zeros).unwrap();
+    }
+    zw.finish().unwrap();
+    let archive = read_archive(&p).unwrap();
+    match archive.read_weights() {
+        Err(Error::Format { msg, at }) => {
+            assert_eq!(at.0.as_deref(), Some(p.as_path()));
+            assert!(msg.contains("not an HDF5 file"), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import _core, _keras_state, _weights, checkpoint, keras_bridge
-from .errors import FormatError, InvalidArgumentError, KerasafeWarning
+from .errors import FormatError, InvalidArgumentError, KerasafeWarning, UnsafeArtifactError
 
 KERAS_CONFIG = "keras_config.json"
 FORMAT_TAG = "kerasafe-savedmodel"
@@ -185,7 +185,11 @@ def read_keras_config(export_dir: str) -> dict[str, Any] | None:
 
 
 def load(export_dir: str, *, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
-    _core.savedmodel_inspect(export_dir)  # structure check first: a broken saved_model.pb is a FormatError
+    # Structure check first: a broken saved_model.pb is a FormatError.
+    info = json.loads(_core.savedmodel_inspect(export_dir))
+    links = [a["path"] for a in info.get("assets") or [] if a.get("symlink")]
+    if links:  # TensorFlow would read whatever file a link names as the model's asset
+        raise UnsafeArtifactError(f"{export_dir}: symlinks in assets/ ({', '.join(links)}): a link can point a loader at any file")
     record = read_keras_config(export_dir)
     if record is not None:
         return _load_ours(export_dir, record, custom_objects, compile, safe_mode)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Union
 
 from . import _core, _h5tree, _progress, _remote, _weights
-from .errors import ArtifactExistsError, FormatError, NotFoundError
+from .errors import ArtifactExistsError, FormatError, KerasafeError, NotFoundError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -145,7 +146,7 @@ def load_source(source: str | _core.MemoryFile, *, custom_objects: Any, compile:
 
     kind = detect_format(source)
     name = _remote.name_of(source)
-    with _progress.task(progress, _progress.describe("loading", name), lambda: _progress.path_bytes(source)):
+    with _progress.task(progress, _progress.describe("loading", name), lambda: _progress.path_bytes(source)), _as_format_error(name):
         # Before anything is deserialized: refuse references to code outside Keras and the
         # registry, and name every custom object nobody provided, at once. An .h5 file is read
         # once (its large values stay in the file) for both the check and the load.
@@ -155,6 +156,20 @@ def load_source(source: str | _core.MemoryFile, *, custom_objects: Any, compile:
         else:
             custom_objects = registry.preflight_file(source, custom_objects, safe_mode)
         return _load_model(source, kind, custom_objects, compile, safe_mode, h5_root)
+
+
+@contextmanager
+def _as_format_error(name: str) -> Iterator[None]:
+    """What Keras raises on a stored config it cannot use (a damaged or hand-edited file: a
+    misspelt key, a shape that does not fit, text that is not UTF-8) becomes a FormatError naming
+    the file; Keras's own error stays attached as the cause."""
+    try:
+        yield
+    except KerasafeError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        detail = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ""
+        raise FormatError(f"{name}: cannot load the model: {type(exc).__name__}: {detail}") from exc
 
 
 def _load_model(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool, h5_root: Any) -> Any:

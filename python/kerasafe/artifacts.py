@@ -412,9 +412,9 @@ def verify_artifact(
 def _verify_local(directory: Path, check_outputs: bool, custom_objects: Mapping[str, Any] | None) -> Report:
     try:
         metadata = json.loads(_core.store_read_metadata(os.fspath(directory)))
-    except KerasafeError as exc:
+        report = json.loads(_core.store_verify(os.fspath(directory), progress=_progress.current()))
+    except KerasafeError as exc:  # unreadable metadata, or a manifest that is not one
         return Report(directory, False, False, [str(exc)])
-    report = json.loads(_core.store_verify(os.fspath(directory), progress=_progress.current()))
     return _finish_verify(directory, directory, metadata, report, check_outputs, custom_objects)
 
 
@@ -447,14 +447,17 @@ def _finish_verify(
     problems += [f"{m['path']}: size {m['actual']} bytes, manifest says {m['expected']}" for m in report["size_mismatches"]]
     problems += [f"{m['path']}: sha256 differs from the manifest" for m in report["hash_mismatches"]]
     comparison = None
-    if checksums_ok and check_outputs and directory is not None:
+    fmt = metadata.get("format")
+    if fmt not in FORMATS:
+        problems.append(f"metadata.json: unknown format {fmt!r}")
+    elif checksums_ok and check_outputs and directory is not None:
         try:
             keras_bridge.keras_module()
         except ImportError:
             notes.append("Keras is not installed: reference outputs not rerun")
         else:
             try:
-                model = _formats.load_from(metadata["format"], directory, custom_objects=custom_objects, compile=False)
+                model = _formats.load_from(fmt, directory, custom_objects=custom_objects, compile=False)
                 comparison, more = _check_reference(model, directory, metadata)
                 notes += more
                 if not comparison.passed:
@@ -502,6 +505,8 @@ def list_versions(root: PathLike, name: str, format: str | None = None, *, stora
 
 def prune(root: PathLike, name: str, format: str, *, keep_last: int, storage_options: Mapping[str, Any] | None = None) -> list[Path] | list[str]:
     """Delete all but the newest ``keep_last`` versions, never one marked ``released``."""
+    if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
+        raise InvalidArgumentError(f"prune must keep at least the newest version: keep_last must be a whole number >= 1, not {keep_last!r}")
     if _remote.is_remote(root):
         return list(_remote.native().remote_prune(str(root).rstrip("/"), name, format, keep_last, _remote.options(storage_options)))
     return [Path(p) for p in _core.store_prune(os.fspath(root), name, format, keep_last)]

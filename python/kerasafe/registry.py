@@ -83,8 +83,10 @@ def register_serializable(package: str | Callable[..., Any] = "Custom", name: st
         class ScaledDense(keras.layers.Layer): ...
 
     Registering the same object again is a no-op; a *different* object under a taken name raises
-    :class:`~kerasafe.errors.InvalidArgumentError` — unless it is the same definition executed
-    again (same module and qualified name, e.g. a re-run notebook cell), which replaces it.
+    :class:`~kerasafe.errors.InvalidArgumentError` — unless it is the same top-level definition
+    executed again (same module and qualified name, e.g. a re-run notebook cell or a reloaded
+    module), which replaces it. Classes defined inside a function are new objects on every call
+    and collide like any other two.
     """
     if not isinstance(package, str):  # used bare: @register_serializable
         return register_serializable()(package)  # type: ignore[return-value]

@@ -533,7 +533,10 @@ pub fn may_hold_superblock(at: u64) -> bool {
 }
 
 /// Where the HDF5 signature is in `file` (of length `len`), if anywhere.
-fn find_signature(file: &(impl ReadAt + ?Sized), len: u64) -> std::io::Result<Option<u64>> {
+pub(crate) fn find_signature(
+    file: &(impl ReadAt + ?Sized),
+    len: u64,
+) -> std::io::Result<Option<u64>> {
     let mut buf = [0u8; 8];
     for off in signature_offsets(len) {
         file.read_exact_at(&mut buf, off)?;

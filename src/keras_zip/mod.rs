@@ -48,8 +48,15 @@ pub const WEIGHTS_NPZ: &str = "model.weights.npz";
 /// The prefix of asset members.
 pub const ASSETS_PREFIX: &str = "assets/";
 
-/// Uncompressed bytes all members together may have beyond the archive's own size.
-const MAX_EXPANSION: u64 = 4 << 30;
+/// Uncompressed bytes all members together may have: this many times the archive's size, plus
+/// [`EXPANSION_FLOOR`]. Keras stores members uncompressed; real weights deflate by a few times at
+/// most, so only a zip bomb (or an all-zero model) comes near it.
+const MAX_EXPANSION_RATIO: u64 = 64;
+/// See [`MAX_EXPANSION_RATIO`].
+const EXPANSION_FLOOR: u64 = 256 << 20;
+/// Bytes of a compressed weights member inflated first, to find the HDF5 signature before the
+/// whole member is.
+const SNIFF_BYTES: u64 = 1 << 20;
 /// DEFLATE cannot expand more than about 1032:1; a member declaring more is lying.
 const MAX_DEFLATE_RATIO: u64 = 1100;
 /// Largest JSON member read into memory.
@@ -310,7 +317,10 @@ pub fn read_archive_bytes(name: &Path, bytes: FileBytes) -> Result<KerasArchive>
             data_start,
         });
     }
-    if total > archive_len.saturating_add(MAX_EXPANSION) {
+    let expansion_limit = archive_len
+        .saturating_mul(MAX_EXPANSION_RATIO)
+        .saturating_add(EXPANSION_FLOOR);
+    if total > expansion_limit {
         return Err(Error::format_in(
             path,
             format!(
@@ -423,6 +433,34 @@ impl KerasArchive {
         Ok(n)
     }
 
+    /// Refuse a compressed member that does not start like an HDF5 file, having inflated only
+    /// its first [`SNIFF_BYTES`] (not the whole of what may be a zip bomb).
+    fn check_hdf5_head(&self, name: &str) -> Result<()> {
+        let info = self
+            .member(name)
+            .ok_or_else(|| Error::format_in(&self.path, format!("no member {name:?}")))?;
+        let mut zip = self
+            .zip
+            .lock()
+            .map_err(|_| Error::invalid("archive lock poisoned by a panic"))?;
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::format_in(&self.path, format!("cannot read member {name:?}: {e}"))
+        };
+        let entry = zip.by_name(name).map_err(|e| bad(&e))?;
+        let mut head = Vec::new();
+        entry
+            .take(info.size.min(SNIFF_BYTES))
+            .read_to_end(&mut head)
+            .map_err(|e| bad(&e))?;
+        match h5::find_signature(&head[..], head.len() as u64) {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(Error::format_in(
+                &self.path,
+                format!("member {name:?} is not an HDF5 file (no signature where libhdf5 looks)"),
+            )),
+        }
+    }
+
     /// The bytes of member `name`.
     pub fn read_member(&self, name: &str) -> Result<Vec<u8>> {
         let size = self
@@ -491,6 +529,7 @@ impl KerasArchive {
             )
         })?;
         let Some(bytes) = self.stored_bytes(info)? else {
+            self.check_hdf5_head(WEIGHTS_H5)?;
             let inflated = self.read_member(WEIGHTS_H5)?; // CRC-checked by the zip reader
             let values = if values == Values::Deferred {
                 Values::All // the inflated bytes go away with this call

@@ -133,11 +133,19 @@ where
     }
 }
 
+/// Whether a definition at `origin` (`module.qualname`) may replace an earlier run of itself:
+/// one at a module's top level, executed again (a notebook cell run twice, a reloaded module).
+/// A class defined inside a function (`<locals>` in its qualified name) is a new object on every
+/// call, so two of them under one name collide like any other two objects.
+fn is_rerunnable(origin: &str) -> bool {
+    !origin.is_empty() && !origin.contains("<locals>")
+}
+
 /// The registry: registered name → object, object → name.
 ///
 /// Rules: registering a name that is free adds it; the same object under the same name is a
 /// no-op; a different object under a taken name is an error, unless both come from the same
-/// `module.qualname` (the definition was executed again), which replaces the entry. One object
+/// top-level `module.qualname` (the definition was executed again), which replaces the entry. One object
 /// may be registered under several names; its serialization name is the latest one, as in Keras.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
@@ -164,7 +172,7 @@ impl Registry {
                 self.name_of.insert(id, name.to_string());
                 return Ok(Registration::Unchanged);
             }
-            Some(e) if !origin.is_empty() && e.origin == origin => {
+            Some(e) if e.origin == origin && is_rerunnable(origin) => {
                 Registration::Replaced { previous: e.id }
             }
             Some(e) => {

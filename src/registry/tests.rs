@@ -102,6 +102,15 @@ fn registry_collision_rules() {
         Registration::Replaced { previous: 1 }
     );
     assert_eq!(r.get("Course>ScaledDense").unwrap().id, 3);
+    // Two classes defined in a function body share a qualified name but are different objects.
+    r.register("Course>Local", 4, "t.test_fn.<locals>.Local")
+        .unwrap();
+    let err = r
+        .register("Course>Local", 5, "t.test_fn.<locals>.Local")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Course>Local"), "{err}");
+    assert_eq!(r.unregister("Course>Local"), Some(4));
     assert_eq!(r.name_of(1), None);
     assert_eq!(r.name_of(3), Some("Course>ScaledDense"));
     // One object, two names: the latest is its serialization name.

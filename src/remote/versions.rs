@@ -234,8 +234,7 @@ pub fn read_metadata(dir: &Remote) -> Result<Value> {
         }
         other => other?,
     };
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::format_in(&url, format!("malformed metadata JSON: {e}")))
+    metadata::parse(Path::new(&url), &bytes)
 }
 
 fn manifest_of(dir: &Remote, meta: &Value) -> Result<Manifest> {

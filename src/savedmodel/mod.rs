@@ -603,6 +603,10 @@ fn assets(dir: &Path) -> Result<Vec<AssetInfo>> {
                 stack.push((child, child_rel, depth + 1));
                 continue;
             }
+            if !kind.is_file() && !kind.is_symlink() {
+                // A FIFO or device would block or stream forever when TensorFlow reads it.
+                return Err(Error::format_in(&child, "is not a regular file"));
+            }
             if out.len() >= MAX_ASSETS {
                 return Err(Error::format_in(
                     &root,

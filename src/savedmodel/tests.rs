@@ -702,3 +702,18 @@ fn savedmodel_legacy_keras_metadata_in_user_objects() {
     assert_eq!(at.unwrap(), tmp.path().join(SAVED_MODEL_PB));
     assert!(msg.contains("root.d"), "{msg}");
 }
+
+#[test]
+fn savedmodel_special_files_in_assets_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sm");
+    write_dir(&dir, &sample(), good_tensors());
+    let fifo = dir.join("assets/vocab.txt");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let e = inspect(&dir).unwrap_err();
+    let (at, msg) = format_msg(&e);
+    assert_eq!(at.as_deref(), Some(fifo.as_path()));
+    assert!(msg.contains("not a regular file"), "{msg}");
+}

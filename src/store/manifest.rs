@@ -520,7 +520,7 @@ impl VerifyReport {
 /// Manifest keys that are not plain relative paths (`..`, absolute, empty components) and
 /// symlinks in `dir` are [`Error::Format`] errors: the artifact is hostile or corrupt.
 pub fn verify(dir: &Path, manifest: &Manifest) -> Result<VerifyReport> {
-    manifest.check_keys(dir)?;
+    manifest.check_keys(dir.join(METADATA_FILE))?;
     let tree = walk(dir, false)?;
     let on_disk: BTreeMap<&str, &Found> = tree.files.iter().map(|f| (f.rel.as_str(), f)).collect();
     let mut report = VerifyReport {

@@ -75,8 +75,17 @@ pub fn read(dir: &Path) -> Result<Value> {
             "metadata grew beyond the size limit",
         ));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::format_in(&path, format!("malformed metadata JSON: {e}")))
+    parse(&path, &bytes)
+}
+
+/// The bytes of the `metadata.json` at `path` (a file or an object's URL) parsed: a JSON object.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Value> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::format_in(path, format!("malformed metadata JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(Error::format_in(path, "metadata must be a JSON object"));
+    }
+    Ok(value)
 }
 
 /// The caller's metadata for a new version as an object: null is empty; anything but an

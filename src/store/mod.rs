@@ -7,25 +7,26 @@
 //!
 //! # Publishing
 //! [`Staging::begin`] creates a temporary sibling `root/name/format/.tmp-<label>-<pid>-<unique>`;
-//! the caller writes the artifact there; [`Staging::commit`] hashes every file, writes
-//! `metadata.json`, fsyncs every file and directory, then *claims* the version and renames the
-//! staging directory into place.
+//! the caller writes the artifact there; [`Staging::commit`] hashes every file, fsyncs them, then
+//! picks the version, writes `metadata.json` naming it, and renames the staging directory into
+//! place.
 //!
 //! # The claim, and why it is race-free
-//! `mkdir(root/name/format/vN)` is the claim: the kernel creates a directory for exactly one
-//! caller and fails every other with `EEXIST`, across threads and processes alike. The winner then
-//! `rename`s its complete staging directory onto the empty directory it just created; POSIX
-//! `rename` atomically replaces an empty directory, so `vN` goes from "empty" to "complete" in one
-//! step and is never partly filled. A loser gets `EEXIST` from `mkdir` and, for automatic
-//! versions, rescans and tries the next number; for an explicit version it reports
-//! [`Error::ArtifactExists`]. No writer ever renames onto a directory it did not create itself, so
-//! nobody can replace someone else's version (if a foreign file appeared inside a claimed
-//! directory, `rename` fails with `ENOTEMPTY` instead of clobbering it).
+//! The rename is the claim: `renameat2(staging, root/name/format/vN, RENAME_NOREPLACE)` succeeds
+//! for exactly one caller and fails every other with `EEXIST` (even for an empty directory),
+//! across threads and processes alike, so `vN` appears complete in one step and a crash at any
+//! point leaves no `vN` at all, only a hidden staging directory. A loser, for automatic versions,
+//! rewrites `metadata.json` for the next number and tries again; for an explicit version it
+//! reports [`Error::ArtifactExists`]. Nobody can replace someone else's version.
 //!
+//! Where the kernel or filesystem has no `RENAME_NOREPLACE`, `mkdir(vN)` claims the number first
+//! (the kernel creates a directory for exactly one caller) and the winner `rename`s its staging
+//! directory onto the empty directory it created, which POSIX `rename` replaces atomically (a
+//! foreign file inside it makes the rename fail with `ENOTEMPTY` instead of clobbering it).
 //! Readers ([`list_versions`], [`resolve`], [`prune`]) ignore dot-entries and every version
-//! directory without `metadata.json`, i.e. a claim whose rename has not happened yet or never
-//! will (crash between `mkdir` and `rename`). Such an abandoned empty claim still blocks its
-//! number, which keeps numbers from being reused; [`cleanup_stale`] removes it after an hour.
+//! directory without `metadata.json`, i.e. such a claim whose rename has not happened yet or never
+//! will (a crash between `mkdir` and `rename`). An abandoned empty claim still blocks its number,
+//! which keeps numbers from being reused; [`cleanup_stale`] removes it after an hour.
 //!
 //! Deletion ([`prune`]) renames a version to a `.tmp-deleting-…` sibling first and removes that,
 //! so a crash never leaves a half-deleted version visible. The newest `vN` is never pruned, so
@@ -243,6 +244,58 @@ fn sync_tree(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Claim `dir` by creating it empty: false when it exists already.
+fn claim_empty(dir: &Path) -> Result<bool> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::io(dir, e)),
+    }
+}
+
+/// Rename `from` to `to` unless `to` exists (even as an empty directory): `AlreadyExists` then.
+#[cfg(target_os = "linux")]
+fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))
+    };
+    let (from, to) = (c(from)?, c(to)?);
+    // The raw system call: glibc's wrapper is younger than the oldest glibc a wheel supports.
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn rename_no_replace(_from: &Path, _to: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(ErrorKind::Unsupported))
+}
+
+/// Whether `e` says this kernel or filesystem cannot rename without replacing.
+fn no_rename_no_replace(e: &std::io::Error) -> bool {
+    e.kind() == ErrorKind::Unsupported
+        || matches!(
+            e.raw_os_error(),
+            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+        )
+}
+
 /// One entry of a format directory whose name is a version.
 struct Entry {
     version: Version,
@@ -396,15 +449,24 @@ impl Staging {
         self.version
     }
 
-    /// Publish: hash every file, write `metadata.json` (`metadata` — a JSON object, or null for
-    /// none — plus `"manifest"`), fsync everything, claim the version and rename the staging
-    /// directory into place (see the module docs). On error before the rename, nothing is
-    /// published and the staging directory is removed. An error fsyncing the parent
+    /// Publish: hash every file, fsync everything, write `metadata.json` (`metadata` — a JSON
+    /// object, or null for none — plus `"manifest"` and the version) and rename the staging
+    /// directory into place as the version (see the module docs). On error before the rename,
+    /// nothing is published and the staging directory is removed. An error fsyncing the parent
     /// directories after the rename is reported although the version is then visible.
     ///
     /// The staging directory must not contain a top-level `metadata.json` (the store writes it)
     /// nor symlinks or special files; `metadata` must not have a `"manifest"` key.
-    pub fn commit(mut self, metadata: Value) -> Result<PublishedVersion> {
+    pub fn commit(self, metadata: Value) -> Result<PublishedVersion> {
+        self.commit_with(metadata, rename_no_replace)
+    }
+
+    /// [`Self::commit`] with the no-replace rename passed in (tests stand in for the kernel).
+    fn commit_with(
+        mut self,
+        metadata: Value,
+        rename_no_replace: fn(&Path, &Path) -> std::io::Result<()>,
+    ) -> Result<PublishedVersion> {
         let mut meta = metadata::user_object(metadata)?;
         let md_path = self.dir.join(METADATA_FILE);
         match fs::symlink_metadata(&md_path) {
@@ -423,24 +485,10 @@ impl Staging {
             .map_err(|e| Error::invalid(format!("manifest is not serializable: {e}")))?;
         meta.insert(MANIFEST_KEY.to_string(), manifest_json);
 
-        // Claim the version first so that metadata.json can name it; the claim is an empty
-        // directory, which readers ignore until the rename below fills it.
-        let (version, final_dir) = self.claim()?;
-        meta.insert(VERSION_KEY.to_string(), Value::String(version.to_string()));
-        let meta = metadata::sorted(&Value::Object(meta));
-        let published = File::create_new(&md_path)
-            .and_then(|mut f| {
-                f.write_all(&metadata::to_bytes(&meta))?;
-                f.sync_all()
-            })
-            .at(&md_path)
-            .and_then(|()| sync_tree(&self.dir))
-            .and_then(|()| fs::rename(&self.dir, &final_dir).at(&final_dir));
-        if let Err(e) = published {
-            // Release our (still empty) claim; never touches a directory with contents.
-            let _ = fs::remove_dir(&final_dir);
-            return Err(e);
-        }
+        // Everything but metadata.json reaches the disk before any version name is taken, so a
+        // crash leaves at most the staging directory (hidden, removed by cleanup_stale).
+        sync_tree(&self.dir)?;
+        let (version, final_dir, meta) = self.publish(meta, &md_path, rename_no_replace)?;
         self.done = true;
         fsutil::sync_path(&self.format_dir)?;
         if let Some(name_dir) = self.format_dir.parent() {
@@ -456,30 +504,57 @@ impl Staging {
         })
     }
 
-    /// Claim the version: create its directory, which succeeds for exactly one caller.
-    fn claim(&self) -> Result<(Version, PathBuf)> {
-        if let Some(v) = self.version {
-            let dir = self.format_dir.join(v.to_string());
-            return match fs::create_dir(&dir) {
-                Ok(()) => Ok((v, dir)),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    Err(exists_error(&self.name, &self.format, v, &dir))
-                }
-                Err(e) => Err(Error::io(&dir, e)),
-            };
-        }
+    /// Pick the version, write metadata.json naming it, and rename the staging directory to it
+    /// in one step that fails if the name is taken (then, for an automatic number, the next one
+    /// is tried). Where the filesystem cannot rename without replacing, the name is claimed
+    /// first as an empty directory, which readers ignore until the rename fills it.
+    fn publish(
+        &self,
+        mut meta: serde_json::Map<String, Value>,
+        md_path: &Path,
+        rename_no_replace: fn(&Path, &Path) -> std::io::Result<()>,
+    ) -> Result<(Version, PathBuf, Value)> {
+        let mut tried: Option<Version> = None;
         for _ in 0..MAX_CLAIM_ATTEMPTS {
-            let taken: Vec<Version> = scan(&self.format_dir)?
-                .into_iter()
-                .map(|e| e.version)
-                .collect();
-            let v = next_version(&taken)?;
-            let dir = self.format_dir.join(v.to_string());
-            match fs::create_dir(&dir) {
-                Ok(()) => return Ok((v, dir)),
-                // Someone else claimed it between our scan and our mkdir: rescan.
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(Error::io(&dir, e)),
+            let version = match self.version {
+                Some(v) => v,
+                None => {
+                    let mut taken: Vec<Version> = scan(&self.format_dir)?
+                        .into_iter()
+                        .map(|e| e.version)
+                        .collect();
+                    taken.extend(tried);
+                    next_version(&taken)?
+                }
+            };
+            tried = Some(version);
+            let final_dir = self.format_dir.join(version.to_string());
+            meta.insert(VERSION_KEY.to_string(), Value::String(version.to_string()));
+            let sorted = metadata::sorted(&Value::Object(meta.clone()));
+            File::create(md_path)
+                .and_then(|mut f| {
+                    f.write_all(&metadata::to_bytes(&sorted))?;
+                    f.sync_all()
+                })
+                .at(md_path)?;
+            fsutil::sync_path(&self.dir)?;
+            match rename_no_replace(&self.dir, &final_dir) {
+                Ok(()) => return Ok((version, final_dir, sorted)),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) if no_rename_no_replace(&e) => {
+                    if claim_empty(&final_dir)? {
+                        if let Err(e) = fs::rename(&self.dir, &final_dir).at(&final_dir) {
+                            // Release our (still empty) claim; never touches one with contents.
+                            let _ = fs::remove_dir(&final_dir);
+                            return Err(e);
+                        }
+                        return Ok((version, final_dir, sorted));
+                    }
+                }
+                Err(e) => return Err(Error::io(&final_dir, e)),
+            }
+            if let Some(v) = self.version {
+                return Err(exists_error(&self.name, &self.format, v, &final_dir));
             }
         }
         Err(Error::io(

@@ -711,3 +711,61 @@ fn manifest_covers_exactly_the_files_written() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn the_rename_is_the_claim_and_never_replaces() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    fs::create_dir(&a).unwrap();
+    fs::write(a.join("f"), "x").unwrap();
+    // Not even an empty directory is replaced (plain rename would).
+    fs::create_dir(&b).unwrap();
+    let refused = rename_no_replace(&a, &b).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::AlreadyExists, "{refused}");
+    assert!(a.join("f").exists());
+    fs::remove_dir(&b).unwrap();
+    rename_no_replace(&a, &b).unwrap();
+    assert!(b.join("f").exists() && !a.exists());
+
+    // A name taken (here an empty directory someone left) moves an automatic publish to the
+    // next number, and metadata.json names the number it got.
+    fs::create_dir_all(root.path().join("model/savedmodel/v1")).unwrap();
+    let p = publish_auto(root.path(), "next").unwrap();
+    assert_eq!(p.version.to_string(), "v2");
+    let meta = metadata::read(&p.path).unwrap();
+    assert_eq!(meta[VERSION_KEY], "v2");
+    assert_eq!(entries(root.path()), ["v1", "v2"]);
+}
+
+#[test]
+fn no_version_name_exists_before_the_rename_and_the_fallback_claims_first() {
+    fn staging_with_files(root: &Path) -> Staging {
+        let s = Staging::begin(root, "model", "savedmodel", None).unwrap();
+        write_files(s.path(), "x").unwrap();
+        s
+    }
+    // The kernel's no-replace rename: when it runs, everything is on disk under the staging
+    // name, metadata.json included, and nothing yet under the version's.
+    fn observed(from: &Path, to: &Path) -> std::io::Result<()> {
+        assert!(!to.exists(), "{} existed before the rename", to.display());
+        assert_eq!(metadata::read(from).unwrap()[VERSION_KEY], "v1");
+        rename_no_replace(from, to)
+    }
+    let root = tempfile::tempdir().unwrap();
+    let p = staging_with_files(root.path())
+        .commit_with(json!({}), observed)
+        .unwrap();
+    assert_eq!(p.version.to_string(), "v1");
+
+    // A filesystem without RENAME_NOREPLACE: the number is claimed with mkdir, then renamed onto.
+    fn unsupported(_: &Path, _: &Path) -> std::io::Result<()> {
+        Err(std::io::Error::from_raw_os_error(libc::EINVAL))
+    }
+    fs::create_dir(root.path().join("model/savedmodel/v2")).unwrap(); // someone's claim
+    let p = staging_with_files(root.path())
+        .commit_with(json!({}), unsupported)
+        .unwrap();
+    assert_eq!(p.version.to_string(), "v3");
+    assert_eq!(metadata::read(&p.path).unwrap()[VERSION_KEY], "v3");
+    assert_eq!(entries(root.path()), ["v1", "v2", "v3"]);
+}

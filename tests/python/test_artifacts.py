@@ -127,6 +127,29 @@ def test_prune_keeps_released(tmp_path: Path, tutorial_model):
     assert kerasafe.list_versions(tmp_path, "m", "h5")[0].released
 
 
+def test_prune_refuses_keeping_fewer_than_one(tmp_path: Path, tutorial_model):
+    kerasafe.save_artifact(tutorial_model, tmp_path, name="m", format="h5")
+    for bad in (-1, 0, 1.5, True):
+        with pytest.raises(errors.InvalidArgumentError, match="at least the newest"):
+            kerasafe.prune(tmp_path, "m", "h5", keep_last=bad)
+    assert [v.version for v in kerasafe.list_versions(tmp_path, "m", "h5")] == ["v1"]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    ['{"format": "h5"}', '{"format": "h5", "manifest": 5}', '{"format": "h5", "manifest": {"files": {"../../secret": {"size": 1, "sha256": "00"}}}}', "[1, 2]", '{"format": '],
+    ids=["no-manifest", "manifest-not-an-object", "manifest-escapes", "not-an-object", "not-json"],
+)
+def test_damaged_metadata_is_reported_by_verify_and_refused_by_load(tmp_path: Path, tutorial_model, metadata: str):
+    a = kerasafe.save_artifact(tutorial_model, tmp_path, name="m", format="h5")
+    (a.path / "metadata.json").write_text(metadata)
+    report = kerasafe.verify_artifact(a.path)  # a report, never an exception
+    assert not report.ok and report.problems
+    assert any("metadata.json" in p for p in report.problems), report.problems
+    with pytest.raises(errors.FormatError, match="metadata.json"):
+        kerasafe.load_artifact(a.path)
+
+
 def test_missing_artifact(tmp_path: Path):
     with pytest.raises(errors.ArtifactNotFoundError):
         kerasafe.load_artifact(tmp_path, name="nope", format="keras")
@@ -195,7 +218,7 @@ def test_comparison_repr_and_compare_outputs():
 
 
 SAVER = """
-import sys, numpy as np, keras, kerasafe
+import sys, keras, kerasafe
 sys.path.insert(0, {tests!r})
 import models
 model = models.build("cnn", keras)
@@ -249,3 +272,4 @@ def test_killed_save_leaves_no_visible_version(tmp_path: Path):
         kerasafe.load_artifact(tmp_path, name="m", format="h5")
     a = kerasafe.save_artifact(models.build("cnn", keras), tmp_path, name="m", format="h5")
     assert a.version == "v1" and kerasafe.verify_artifact(a.path).ok
+

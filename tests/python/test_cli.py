@@ -140,6 +140,13 @@ def test_top_level_help_lists_commands():
         assert command in proc.stdout
 
 
+def test_python_dash_m_kerasafe_is_the_same_command(tmp_path: Path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "kerasafe", *map(str, a)], capture_output=True, text=True, timeout=600, env=ENV)
+    help_ = run("--help")
+    assert help_.returncode == 0 and "verify" in help_.stdout
+    assert "missing.keras" in assert_one_line_error(run("inspect", tmp_path / "missing.keras"), "inspect")
+
+
 def test_errors_are_one_line_unless_debug(tmp_path: Path):
     line = assert_one_line_error(ks("inspect", tmp_path / "missing.keras", no_tf=True), "inspect")
     assert "missing.keras" in line

@@ -256,6 +256,31 @@ def test_config_that_is_not_json(saved: Path, tmp_path: Path):
         kerasafe.load_model(bad)
 
 
+def _edit_attr(path: Path, name: str, edit) -> None:
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path, "r+") as f:
+        value = f.attrs[name]
+        f.attrs[name] = edit(value.decode() if isinstance(value, bytes) else value)
+
+
+@pytest.mark.parametrize(
+    "attr, edit, cause",
+    [
+        ("keras_version", lambda v: np.bytes_(b"\xb3.15.1"), UnicodeDecodeError),
+        ("model_config", lambda v: v.replace('"config"', '"aonfig"', 1), ValueError),
+        ("training_config", lambda v: v.replace('"clipvalue"', '"clip~alue"', 1), ValueError),
+    ],
+    ids=["version-not-utf8", "config-key-misspelt", "training-key-misspelt"],
+)
+def test_damaged_h5_configs_are_format_errors_naming_the_file(saved: Path, tmp_path: Path, attr: str, edit, cause):
+    bad = tmp_path / "edited.h5"
+    bad.write_bytes((saved / "m.h5").read_bytes())
+    _edit_attr(bad, attr, edit)
+    with pytest.raises(errors.FormatError, match="edited.h5") as info:
+        kerasafe.load_model(bad)
+    assert isinstance(info.value.__cause__, cause)  # Keras's own error stays attached
+
+
 def test_weight_shape_mismatch_names_layer_and_weight(tmp_path: Path):
     kerasafe.save_weights(models.build("mlp", keras), tmp_path / "w.h5")
     other = keras.Sequential([keras.Input((8,)), keras.layers.Dense(5), keras.layers.BatchNormalization(), keras.layers.Dense(3)])

@@ -178,18 +178,39 @@ def test_register_same_object_is_noop_different_object_raises(keras):
     assert keras.saving.get_registered_object("RegC>Thing") is First
 
 
-def test_register_redefinition_replaces(keras):
-    def define():
-        @kerasafe.register_serializable(package="RegD")
-        class Cell(keras.layers.Layer):  # same module + qualname each time: a re-run notebook cell
-            pass
+CELL = """
+import keras, kerasafe
 
-        return Cell
+@kerasafe.register_serializable(package="RegD")
+class Cell(keras.layers.Layer):
+    pass
+"""
 
-    old, new = define(), define()
-    assert old is not new
+
+def test_register_top_level_redefinition_replaces(keras):
+    def run_cell():  # a notebook cell run again: the same top-level module + qualname
+        namespace = {"__name__": "__main__"}
+        exec(CELL, namespace)
+        return namespace["Cell"]
+
+    old, new = run_cell(), run_cell()
+    assert old is not new and old.__qualname__ == new.__qualname__ == "Cell"
     assert kerasafe.get_registered_object("RegD>Cell") is new
     assert keras.saving.get_registered_object("RegD>Cell") is new
+
+
+def test_register_two_classes_defined_in_a_function_collide(keras):
+    def define():
+        @kerasafe.register_serializable(package="RegF")
+        class Dup(keras.layers.Layer):  # a new object on every call
+            pass
+
+        return Dup
+
+    first = define()
+    with pytest.raises(InvalidArgumentError, match=r"RegF>Dup.*already registered"):
+        define()
+    assert kerasafe.get_registered_object("RegF>Dup") is first
 
 
 def test_register_rejects_bad_names_and_classes(keras):

@@ -75,7 +75,11 @@ def _save_local(model: Any, path: str, include_optimizer: bool, progress: bool |
 
 
 def _save_model(model: Any, path: str, kind: str, include_optimizer: bool) -> None:
-    if kind == "h5":
+    from . import _tf_keras
+
+    if _tf_keras.active():
+        _tf_keras.save_model(model, path, kind, include_optimizer)
+    elif kind == "h5":
         from . import _h5
 
         _h5.save_model(model, path, include_optimizer=include_optimizer)
@@ -197,9 +201,9 @@ def save_weights(model: Any, filepath: PathLike, *, progress: bool | None = None
         return
     with _progress.task(progress, _progress.describe("saving", path), lambda: _progress.model_bytes(model)):
         if _is_h5(path):
-            from . import _h5
+            from . import _h5, _tf_keras
 
-            _h5.save_weights(model, path)
+            (_tf_keras.save_weights if _tf_keras.active() else _h5.save_weights)(model, path)
             return
         _weights.save_tf_checkpoint(model, path)
 

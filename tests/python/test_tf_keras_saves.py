@@ -196,7 +196,7 @@ def test_keras3_loads_weights_written_under_tf_keras(tf_keras_run, name):
     model = keras.Model(inp, keras.layers.Dense(2)(h))
     kerasafe.load_weights(model, out / name)
     x, expected = np.load(out / "x.npy"), np.load(out / "expected.npy")
-    np.testing.assert_allclose(np.asarray(model([x], training=False)), expected, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), expected, atol=1e-6, rtol=0)
 
 
 def test_keras3_refuses_overwrite_the_same_way(tmp_path: Path):

@@ -23,14 +23,15 @@ def _remove(path: Path) -> None:
 
 
 def replace_dir(new: Path, final: Path) -> None:
-    """Move a finished directory into place; an old one is renamed away first, then removed."""
+    """Move a finished directory into place; an old one (or a file of that name) is renamed away
+    first, then removed."""
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.rename(final, old)
     os.rename(new, final)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)  # a directory, or a file the new directory replaces
 
 
 @contextmanager

@@ -54,7 +54,7 @@ report = {{"iterations": iterations, "models": {{}}, "weights": {{}}, "artifacts
 files = {files!r}
 for fmt, name in files.items():
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no warning from a save the user asked for
+        warnings.simplefilter("error", UserWarning)  # no advice against the format the user asked for
         kerasafe.save_model(model, name)
 for name in {weights!r}:
     kerasafe.save_weights(model, name)
@@ -206,3 +206,20 @@ def test_keras3_refuses_overwrite_the_same_way(tmp_path: Path):
     kerasafe.save_model(model, path)
     with pytest.raises(errors.ArtifactExistsError, match="m.h5: exists and overwrite=False"):
         kerasafe.save_model(model, path, overwrite=False)
+
+
+def test_temp_sibling_is_renamed_into_place_or_removed(tmp_path: Path):
+    from kerasafe import _atomic
+
+    target = tmp_path / "m.h5"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with _atomic.in_temp_sibling(target, ".h5") as tmp:
+            assert tmp.parent == tmp_path and tmp.name.endswith(".h5") and tmp.name.startswith(".m.h5.tmp-")
+            tmp.write_text("half")
+            raise RuntimeError("writer failed")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["m.h5"]
+    with _atomic.in_temp_sibling(target) as tmp:
+        tmp.mkdir()
+        (tmp / "saved_model.pb").write_text("new")
+    assert (target / "saved_model.pb").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["m.h5"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _keras_state, _weights, checkpoint, keras_bridge
+from . import _atomic, _core, _keras_state, _weights, checkpoint, keras_bridge
 from .errors import FormatError, InvalidArgumentError, KerasafeWarning, UnsafeArtifactError
 
 KERAS_CONFIG = "keras_config.json"
@@ -75,17 +74,10 @@ def save(model: Any, export_dir: str, include_optimizer: bool = True) -> None:
         "optimizer_variables": [keras_bridge.variable_path(v) for v in optimizer_variables],
         "signature": {"inputs": names, "outputs": output_names},
     }
-    final = Path(export_dir)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with _atomic.in_temp_sibling(export_dir) as tmp:
         with bundle_shards_written_here():
             tf.saved_model.save(root, str(tmp), signatures={"serving_default": serve})
         (tmp / KERAS_CONFIG).write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
-        _replace_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # TensorFlow's `io_ops.save_v2` (as its checkpoint saver calls it) while any thread is inside
@@ -158,17 +150,6 @@ def bundle_shards_written_here() -> Iterator[None]:
     finally:
         here.active = False
         _SAVE_V2.leave(io_ops)
-
-
-def _replace_dir(new: Path, final: Path) -> None:
-    """Move a finished directory into place; an old one is renamed away first, then removed."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.rename(final, old)
-    os.rename(new, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_keras_config(export_dir: str) -> dict[str, Any] | None:
@@ -255,21 +236,19 @@ def _load_tf_keras(export_dir: str, custom_objects: Any, compile: bool, safe_mod
 
     if _tf_keras.active():
         model = _tf_keras.model_from_legacy_config({"class_name": root["class_name"], "config": root["config"]}, custom_objects)
-        _build_subclassed(model, root)
-        _weights.load_tf_checkpoint(model, str(Path(export_dir) / VARIABLES_PREFIX))
-        training = root.get("training_config")
-        if compile and training:
-            _tf_keras.compile_from_training_config(model, training, custom_objects)
-        return model
-    config = dialect.keras2_to_keras3({"class_name": root["class_name"], "config": root["config"]})
-    objects = {**object_registration.GLOBAL_CUSTOM_OBJECTS, **dict(custom_objects or {})}
-    with saving_options.keras_option_scope(use_legacy_config=True), serialization_lib.SafeModeScope(safe_mode):
-        model = saving_utils.model_from_config(config, custom_objects=objects)
+    else:
+        config = dialect.keras2_to_keras3({"class_name": root["class_name"], "config": root["config"]})
+        objects = {**object_registration.GLOBAL_CUSTOM_OBJECTS, **dict(custom_objects or {})}
+        with saving_options.keras_option_scope(use_legacy_config=True), serialization_lib.SafeModeScope(safe_mode):
+            model = saving_utils.model_from_config(config, custom_objects=objects)
     _build_subclassed(model, root)
     _weights.load_tf_checkpoint(model, str(Path(export_dir) / VARIABLES_PREFIX))
     training = root.get("training_config")
     if compile and training:
-        model.compile(**saving_utils.compile_args_from_training_config(dialect.fix_training_config(training), objects))
+        if _tf_keras.active():
+            _tf_keras.compile_from_training_config(model, training, custom_objects)
+        else:
+            model.compile(**saving_utils.compile_args_from_training_config(dialect.fix_training_config(training), objects))
         if not _restore_keras2_optimizer(model, export_dir):
             stored = checkpoint.list_variables(Path(export_dir) / VARIABLES_PREFIX)
             slots = [name for name, shape, _ in stored if (name.startswith("optimizer/") or ".OPTIMIZER_SLOT" in name) and shape]
@@ -285,8 +264,11 @@ def _optimizer_key(name: str) -> str:
 def _restore_keras2_optimizer(model: Any, export_dir: str) -> bool:
     """Carry a Keras 2.11+ optimizer's state (``optimizer/_iterations``, ``_learning_rate`` and
     the slots ``_variables/1…N``, per variable in the order Keras 2 built them) into the compiled
-    Keras 3 optimizer, whose variables are ``iterations``, ``learning_rate`` and the slots in the
-    same order. Returns False (nothing assigned) when the stored state does not line up."""
+    optimizer: Keras 3's variables are ``iterations``, ``learning_rate`` and the slots in the same
+    order; tf-keras's ``iterations`` and the slots (its own SavedModel loader leaves them fresh).
+    Returns False (nothing assigned) when the stored state does not line up."""
+    from . import _tf_keras
+
     prefix = Path(export_dir) / VARIABLES_PREFIX
     stored = {name: tuple(shape) for name, shape, _ in checkpoint.list_variables(prefix)}
     slots = sorted(int(n.split("/")[2]) for n in stored if n.startswith("optimizer/_variables/") and n.split("/")[2].isdigit())
@@ -295,6 +277,12 @@ def _restore_keras2_optimizer(model: Any, export_dir: str) -> bool:
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return False
+    if _tf_keras.active():
+        named = [("iteration", "_iterations")] + [(f"slot/{i}", f"_variables/{i}") for i in slots]
+        values = checkpoint.read(prefix, [_optimizer_key(key) for _, key in named])
+        # Lined up with the optimizer's variables there; a warning and a fresh optimizer if they do not.
+        _tf_keras.restore_optimizer(model, [name for name, _ in named], [values[_optimizer_key(key)] for _, key in named], str(prefix))
+        return True
     optimizer.build(model.trainable_variables)
     variables = list(optimizer.variables)
     keys: list[str | None] = [_optimizer_key("_iterations"), _optimizer_key("_learning_rate") if _optimizer_key("_learning_rate") in stored else None]

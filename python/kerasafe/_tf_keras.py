@@ -1,5 +1,7 @@
-"""Loading into tf-keras (``TF_USE_LEGACY_KERAS=1``): the same files and the same Rust readers as
-for Keras 3, with tf-keras's own config deserializer and state walk.
+"""tf-keras (``TF_USE_LEGACY_KERAS=1``). Loading: the same files and the same Rust readers as for
+Keras 3, with tf-keras's own config deserializer and state walk. Saving ``.h5``, ``.keras``,
+SavedModel directories and HDF5 weights: tf-keras's own savers (its objects are not the Keras 3
+objects kerasafe's writers walk), writing to a temporary sibling that is renamed into place.
 
 Files written by Keras 2 (tf.keras in TF <= 2.15, tf-keras) rebuild natively; Keras 3 configs are
 translated first (:func:`kerasafe.dialect.keras3_to_keras2`). Where tf-keras still cannot build
@@ -10,12 +12,16 @@ wrote the file and the cause; the weights still load into a tf-keras model built
 from __future__ import annotations
 
 import json
+import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from .errors import IncompatibleModelError, KerasafeWarning
+from . import _atomic
+from .errors import IncompatibleModelError, InvalidArgumentError, KerasafeError, KerasafeWarning, StorageError, StoragePermissionError
 
 
 def active() -> bool:
@@ -166,3 +172,54 @@ def restore_state(model: Any, tree_store: Any, assets_store: Any) -> None:
     tree_store.root = attribute_groups_to_layers(tree_store.root, model)
 
     saving_lib._load_state(model, weights_store=tree_store, assets_store=assets_store, inner_path="", visited_trackables=set())
+
+
+# -- saving ----------------------------------------------------------------------------------------
+
+_SAVE_FORMATS = {"h5": "h5", "keras": "keras", "savedmodel": "tf"}
+
+
+def _suffix(path: str, kind: str) -> str:
+    """What the temporary sibling's name ends in: tf-keras chooses some formats by the name."""
+    if kind == "savedmodel":
+        return ""
+    if kind == "keras":
+        return ".keras"
+    return ".weights.h5" if path.endswith(".weights.h5") else os.path.splitext(path)[1]
+
+
+@contextmanager
+def _saving(path: str, what: str) -> Iterator[None]:
+    """tf-keras's errors as kerasafe's, naming the file."""
+    try:
+        yield
+    except KerasafeError:
+        raise
+    except PermissionError as exc:
+        raise StoragePermissionError(f"{path}: cannot write {what}: {exc}") from exc
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot write {what}: {exc}") from exc
+    except Exception as exc:
+        raise InvalidArgumentError(f"{path}: tf-keras cannot save {what}: {type(exc).__name__}: {str(exc).strip()[:500]}") from exc
+
+
+def save_model(model: Any, path: str, kind: str, include_optimizer: bool) -> None:
+    """``kind`` (``h5``, ``keras``, ``savedmodel``) by tf-keras's ``model.save``, atomically.
+    ``include_optimizer`` applies to ``.h5`` and SavedModels (a ``.keras`` always has it, as with
+    Keras 3)."""
+    from ._savedmodel import bundle_shards_written_here
+
+    kwargs = {} if kind == "keras" else {"include_optimizer": include_optimizer}
+    with _saving(path, "the model"), _atomic.in_temp_sibling(path, _suffix(path, kind)) as tmp:
+        # A SavedModel's variables/ bundle is written by kerasafe's checkpoint writer, as for Keras 3.
+        with bundle_shards_written_here(), warnings.catch_warnings():
+            # The user asked for that format: tf-keras's advice against .h5 is noise here.
+            warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
+            model.save(str(tmp), save_format=_SAVE_FORMATS[kind], **kwargs)
+
+
+def save_weights(model: Any, path: str) -> None:
+    """``*.weights.h5`` (tf-keras's layout of Keras 3's weights file) or a legacy ``*.h5`` by
+    tf-keras's ``model.save_weights``, atomically."""
+    with _saving(path, "the weights"), _atomic.in_temp_sibling(path, _suffix(path, "h5")) as tmp:
+        model.save_weights(str(tmp), **({} if path.endswith(".weights.h5") else {"save_format": "h5"}))

@@ -7,18 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, checkpoint, keras_bridge
+from . import _atomic, _core, checkpoint, keras_bridge
 from .errors import FormatError, NotFoundError
 
 
 def _write_state_file(prefix: str) -> None:
     # tf.train.latest_checkpoint(dir) reads this text proto; tf-keras writes it too.
     directory, base = os.path.split(os.path.abspath(prefix))
-    path = os.path.join(directory, "checkpoint")
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n')
-    os.replace(tmp, path)
+    with _atomic.in_temp_sibling(os.path.join(directory, "checkpoint")) as tmp:
+        tmp.write_text(f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n', encoding="utf-8")
 
 
 def save_tf_checkpoint(model: Any, prefix: str) -> None:

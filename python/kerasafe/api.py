@@ -43,6 +43,10 @@ def save_model(
     other path a SavedModel directory. Files are written under temporary names and renamed, so
     a failed save never leaves half a model behind.
 
+    Under tf-keras (``TF_USE_LEGACY_KERAS=1``) tf-keras's own ``model.save`` writes each format
+    (the SavedModel with its ``keras_metadata.pb``), into a temporary sibling renamed into place;
+    its errors are raised as :mod:`kerasafe.errors` exceptions naming the path.
+
     ``progress``: a progress bar (bytes, rate) on stderr: True always, False never, None (the
     default) as ``KERASAFE_PROGRESS`` says, else only when stderr is a terminal and the job moves
     at least 1 GiB. For a SavedModel it counts the variables' bytes, written once TensorFlow has
@@ -76,7 +80,11 @@ def _save_local(model: Any, path: str, include_optimizer: bool, progress: bool |
 
 
 def _save_model(model: Any, path: str, kind: str, include_optimizer: bool) -> None:
-    if kind == "h5":
+    from . import _tf_keras
+
+    if _tf_keras.active():
+        _tf_keras.save_model(model, path, kind, include_optimizer)
+    elif kind == "h5":
         from . import _h5
 
         _h5.save_model(model, path, include_optimizer=include_optimizer)
@@ -200,6 +208,8 @@ def save_weights(model: Any, filepath: PathLike, *, progress: bool | None = None
     ``*.weights.h5`` / ``*.h5`` write HDF5; any other path is a TF checkpoint prefix
     (``PREFIX.index`` + ``PREFIX.data-00000-of-00001``) keyed exactly as tf-keras keys
     ``model.save_weights(prefix)``, so either Keras can load it. Object-storage URLs work too.
+    Under tf-keras the HDF5 files are written by tf-keras's ``model.save_weights`` (same layouts),
+    into a temporary sibling renamed into place.
 
     ``progress``: a progress bar (bytes, rate) on stderr: True always, False never, None (the
     default) as ``KERASAFE_PROGRESS`` says, else only when stderr is a terminal and the job moves
@@ -212,9 +222,9 @@ def save_weights(model: Any, filepath: PathLike, *, progress: bool | None = None
         return
     with _progress.task(progress, _progress.describe("saving", path), lambda: _progress.model_bytes(model)):
         if _is_h5(path):
-            from . import _h5
+            from . import _h5, _tf_keras
 
-            _h5.save_weights(model, path)
+            (_tf_keras.save_weights if _tf_keras.active() else _h5.save_weights)(model, path)
             return
         _weights.save_tf_checkpoint(model, path)
 

@@ -70,7 +70,8 @@ class WeightedMSE(keras.losses.Loss):
         self.weight = weight
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        return self.weight * keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+        ops = getattr(keras, "ops", None) or keras.backend  # Keras 3's ops; tf-keras's backend has the same two
+        return self.weight * ops.mean(ops.square(y_true - y_pred), axis=-1)
 
     def get_config(self) -> dict[str, Any]:
         return {"weight": self.weight, "name": self.name}

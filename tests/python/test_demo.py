@@ -31,3 +31,24 @@ def test_cli_errors_are_one_line(tmp_path: Path):
     assert exe
     proc = subprocess.run([exe, "demo", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "example:" in proc.stdout
+
+
+def test_kerasafe_demo_under_tf_keras(tmp_path: Path, tfkeras):
+    """The same main job with tf-keras models: four artifacts, each reloaded and resumed."""
+    from .conftest import REPO
+
+    python = str(REPO / "python")
+    out = tfkeras(
+        f"""
+        import os, sys
+        sys.path.insert(0, {python!r})
+        os.environ["PYTHONPATH"] = {python!r}  # the demo's fresh-process check imports this kerasafe
+        from kerasafe import cli
+        code = cli.main(["demo", {str(tmp_path / "out")!r}])
+        print("exit", code)
+        """,
+        tmp_path,
+    )
+    assert "with Keras 2." in out and out.strip().endswith("exit 0"), out
+    assert "fresh process: keras artifact reloaded with loss WeightedMSE" in out
+    assert "training resumes exactly from every full model" in out

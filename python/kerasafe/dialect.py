@@ -38,12 +38,37 @@ def _fix_function_ref(value: Any) -> Any:
     return value
 
 
+# Keras 2 writes a metric given by name (``metrics=["mae"]``) as a wrapper whose function is a bare
+# name (``{"class_name": "MeanMetricWrapper", "config": {"fn": "mean_absolute_error"}}``); Keras 3
+# keeps such a string as the function ("'str' object is not callable" on the first step) and
+# wants a function reference. Wrapper class -> the argument holding the function.
+KERAS2_METRIC_WRAPPER_FN = {"MeanMetricWrapper": "fn", "SumOverBatchSizeMetricWrapper": "fn"}
+
+
+def _function_ref(name: str) -> dict[str, Any]:
+    """Keras 3's serialized reference to a metric or loss function (a registered custom one first)."""
+    return {"module": "keras.metrics", "class_name": "function", "config": name, "registered_name": name}
+
+
+def _fix_metric_wrappers(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_fix_metric_wrappers(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _fix_metric_wrappers(v) for k, v in value.items()}
+    arg = KERAS2_METRIC_WRAPPER_FN.get(str(out.get("class_name")))
+    inner = out.get("config")
+    if arg and isinstance(inner, dict) and isinstance(inner.get(arg), str):
+        inner[arg] = _function_ref(LOSS_ALIASES.get(inner[arg], inner[arg]))
+    return out
+
+
 def fix_training_config(training_config: dict[str, Any]) -> dict[str, Any]:
     """Loss and metric references in a legacy ``training_config`` made loadable by Keras 3."""
     fixed = copy.deepcopy(training_config)
     for key in ("loss", "metrics", "weighted_metrics"):
         if key in fixed and fixed[key] is not None:
-            fixed[key] = _fix_function_ref(fixed[key])
+            fixed[key] = _fix_metric_wrappers(_fix_function_ref(fixed[key]))
     return fixed
 
 
@@ -201,6 +226,12 @@ def _fix_args(cls: str, inner: dict[str, Any]) -> None:
             inner[new] = inner.pop(old)
 
 
+# ``compile()`` arguments a Keras 2 archive's compile_config holds as None ("whatever compile
+# defaults to") where Keras 3's compile takes None literally (``steps_per_execution=None``: "'NoneType'
+# object cannot be interpreted as an integer" on the first step): dropped, so Keras 3's defaults apply.
+KERAS2_COMPILE_NONE_ARGS = ("steps_per_execution", "jit_compile", "run_eagerly")
+
+
 def keras2_archive_to_keras3(config: Any) -> Any:
     """A Keras 2 ``.keras`` config.json (or any part of it) made loadable by Keras 3."""
     if isinstance(config, list):
@@ -208,6 +239,11 @@ def keras2_archive_to_keras3(config: Any) -> Any:
     if not isinstance(config, dict):
         return config
     out = {k: keras2_archive_to_keras3(v) for k, v in config.items()}
+    compile_config = out.get("compile_config")
+    if isinstance(compile_config, dict):
+        for arg in KERAS2_COMPILE_NONE_ARGS:
+            if arg in compile_config and compile_config[arg] is None:
+                del compile_config[arg]
     cls = out.get("class_name")
     if isinstance(cls, str) and "config" in out:
         if "module" in out:

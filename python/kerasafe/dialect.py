@@ -63,12 +63,32 @@ def _fix_metric_wrappers(value: Any) -> Any:
     return out
 
 
+# tf-keras (2.11+ optimizers) names its built-in optimizers in a legacy training_config as
+# registered custom objects (``"Custom>SGD"``); Keras 3 finds no such class and compiles a default
+# ``SGD`` instead (no momentum, default learning rate). Prefix -> stripped where the rest is an
+# optimizer both Kerases have.
+KERAS2_OPTIMIZER_CLASS_PREFIX = "Custom>"
+
+
+def _fix_optimizer_config(config: Any) -> Any:
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
+        return config
+    cls = config["class_name"]
+    if cls.startswith(KERAS2_OPTIMIZER_CLASS_PREFIX) and cls[len(KERAS2_OPTIMIZER_CLASS_PREFIX):] in KERAS3_OPTIMIZERS:
+        cls = config["class_name"] = cls[len(KERAS2_OPTIMIZER_CLASS_PREFIX):]
+    if cls in KERAS3_OPTIMIZERS and isinstance(config.get("config"), dict):
+        _fix_args(cls, config["config"])
+    return config
+
+
 def fix_training_config(training_config: dict[str, Any]) -> dict[str, Any]:
-    """Loss and metric references in a legacy ``training_config`` made loadable by Keras 3."""
+    """Loss, metric and optimizer references in a legacy ``training_config`` made loadable by Keras 3."""
     fixed = copy.deepcopy(training_config)
     for key in ("loss", "metrics", "weighted_metrics"):
         if key in fixed and fixed[key] is not None:
             fixed[key] = _fix_metric_wrappers(_fix_function_ref(fixed[key]))
+    if "optimizer_config" in fixed:
+        fixed["optimizer_config"] = _fix_optimizer_config(fixed["optimizer_config"])
     return fixed
 
 
@@ -84,7 +104,37 @@ KERAS2_ONLY_ARGS = {
 
 def keras2_to_keras3(config: Any) -> Any:
     """A Keras 2 model config made buildable by Keras 3 (a Keras 3 config passes unchanged)."""
-    return keras2_nested_node_indices(_drop_keras2_args(config))
+    return keras2_nested_node_indices(_wrapped_layer_modules(_drop_keras2_args(config)))
+
+
+# Layers whose config holds other layers' configs, and the arguments holding them. Keras 3 builds
+# these through its module-based deserializer even in a legacy (``.h5``, keras_metadata.pb) load,
+# so a Keras 2 ``{"class_name": "LSTM", "config": ...}`` there needs the module Keras 3 names its
+# built-in layers under ("Could not locate class 'LSTM'"); custom layers are still found by class
+# name first.
+KERAS2_WRAPPED_LAYER_ARGS = {
+    "Bidirectional": ("layer", "backward_layer"),
+    "TimeDistributed": ("layer",),
+    "RNN": ("cell",),
+    "StackedRNNCells": ("cells",),
+}
+KERAS3_LAYERS_MODULE = "keras.layers"
+
+
+def _wrapped_layer_modules(config: Any) -> Any:
+    if isinstance(config, list):
+        return [_wrapped_layer_modules(c) for c in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: _wrapped_layer_modules(v) for k, v in config.items()}
+    inner = out.get("config")
+    if isinstance(inner, dict):
+        for arg in KERAS2_WRAPPED_LAYER_ARGS.get(str(out.get("class_name")), ()):
+            value = inner.get(arg)
+            for layer in value if isinstance(value, list) else [value]:
+                if isinstance(layer, dict) and "class_name" in layer and "module" not in layer:
+                    layer["module"] = KERAS3_LAYERS_MODULE
+    return out
 
 
 def _drop_keras2_args(config: Any) -> Any:

@@ -107,6 +107,41 @@ def test_tf_keras_trained_archive_trains_in_keras3(tf_keras_files):
     assert int(model.optimizer.iterations.numpy()) == 2
 
 
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam"])
+def test_tf_keras_h5_optimizer_state_crosses_into_keras3(tf_keras_files, name):
+    """iterations and the slots (SGD's momentum, RMSprop's velocity, Adam's m and v) land in the
+    Keras 3 optimizer, with no "fresh optimizer" warning."""
+    model = _load_quietly(tf_keras_files / f"optimizer_{name}.h5")
+    optimizer = model.optimizer
+    assert int(optimizer.iterations.numpy()) == 4
+    # tf-keras names its optimizers "Custom>SGD" in training_config: not a default SGD instead.
+    assert type(optimizer).__name__ == {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}[name]
+    assert np.isclose(float(optimizer.learning_rate.numpy()), 0.001 if name == "adam" else 0.01)
+    if name == "sgd":
+        assert optimizer.momentum == pytest.approx(0.9)
+    stored = json.loads((tf_keras_files / "info.json").read_text())[name]
+    slots = [v.numpy() for v in optimizer.variables[2:]]  # after iterations and learning_rate
+    assert len(slots) == len(stored)
+    for got, want in zip(sorted(slots, key=lambda a: (a.shape, float(np.abs(a).sum()))), sorted((np.asarray(w, dtype="float32") for w in stored), key=lambda a: (a.shape, float(np.abs(a).sum())))):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert any(np.any(s != 0) for s in slots)
+    model.train_on_batch(X, X[:, :2])
+    assert int(optimizer.iterations.numpy()) == 5
+
+
+def test_tf_keras_wrapper_savedmodel_loads_as_keras_model(tf_keras_files):
+    """Bidirectional(LSTM) and TimeDistributed(Dense) in a nested Sequential: the Keras 2 → 3
+    translation reaches the wrapped layers' configs."""
+    _needs_tensorflow_backend()
+    import keras
+
+    model = _load_quietly(tf_keras_files / "wrappers_sm")
+    assert isinstance(model, keras.Model)
+    np.testing.assert_allclose(model.predict(XS, verbose=0), np.load(tf_keras_files / "wrappers_out.npy"), rtol=1e-5, atol=1e-6)
+    assert int(model.optimizer.iterations.numpy()) == 1
+    model.train_on_batch(XS, XS[:, :, :2])
+
+
 def test_keras3_savedmodel_loads_into_tf_keras(tfkeras, tmp_path):
     """A SavedModel kerasafe wrote from Keras 3 models (Sequential with a BatchNormalization, so
     the weight order matters; functional) rebuilds in tf-keras with its outputs and Adam state."""

@@ -50,17 +50,23 @@ def _function_ref(name: str) -> dict[str, Any]:
     return {"module": "keras.metrics", "class_name": "function", "config": name, "registered_name": name}
 
 
-def _fix_metric_wrappers(value: Any) -> Any:
+def _bottom_up(value: Any, fix: Any) -> Any:
+    """A copy of ``value`` (JSON-like) with each dict in it, innermost first, passed to ``fix``,
+    which changes it in place."""
     if isinstance(value, list):
-        return [_fix_metric_wrappers(v) for v in value]
+        return [_bottom_up(v, fix) for v in value]
     if not isinstance(value, dict):
         return value
-    out = {k: _fix_metric_wrappers(v) for k, v in value.items()}
-    arg = KERAS2_METRIC_WRAPPER_FN.get(str(out.get("class_name")))
-    inner = out.get("config")
+    out = {k: _bottom_up(v, fix) for k, v in value.items()}
+    fix(out)
+    return out
+
+
+def _fix_metric_wrapper(obj: dict[str, Any]) -> None:
+    arg = KERAS2_METRIC_WRAPPER_FN.get(str(obj.get("class_name")))
+    inner = obj.get("config")
     if arg and isinstance(inner, dict) and isinstance(inner.get(arg), str):
         inner[arg] = _function_ref(LOSS_ALIASES.get(inner[arg], inner[arg]))
-    return out
 
 
 # tf-keras (2.11+ optimizers) names its built-in optimizers in a legacy training_config as
@@ -86,7 +92,7 @@ def fix_training_config(training_config: dict[str, Any]) -> dict[str, Any]:
     fixed = copy.deepcopy(training_config)
     for key in ("loss", "metrics", "weighted_metrics"):
         if key in fixed and fixed[key] is not None:
-            fixed[key] = _fix_metric_wrappers(_fix_function_ref(fixed[key]))
+            fixed[key] = _bottom_up(_fix_function_ref(fixed[key]), _fix_metric_wrapper)
     if "optimizer_config" in fixed:
         fixed["optimizer_config"] = _fix_optimizer_config(fixed["optimizer_config"])
     return fixed
@@ -104,7 +110,7 @@ KERAS2_ONLY_ARGS = {
 
 def keras2_to_keras3(config: Any) -> Any:
     """A Keras 2 model config made buildable by Keras 3 (a Keras 3 config passes unchanged)."""
-    return keras2_nested_node_indices(_wrapped_layer_modules(_drop_keras2_args(config)))
+    return keras2_nested_node_indices(_bottom_up(config, _fix_keras2_layer))
 
 
 # Layers whose config holds other layers' configs, and the arguments holding them. Keras 3 builds
@@ -121,39 +127,24 @@ KERAS2_WRAPPED_LAYER_ARGS = {
 KERAS3_LAYERS_MODULE = "keras.layers"
 
 
-def _wrapped_layer_modules(config: Any) -> Any:
-    if isinstance(config, list):
-        return [_wrapped_layer_modules(c) for c in config]
-    if not isinstance(config, dict):
-        return config
-    out = {k: _wrapped_layer_modules(v) for k, v in config.items()}
-    inner = out.get("config")
-    if isinstance(inner, dict):
-        for arg in KERAS2_WRAPPED_LAYER_ARGS.get(str(out.get("class_name")), ()):
-            value = inner.get(arg)
-            for layer in value if isinstance(value, list) else [value]:
-                if isinstance(layer, dict) and "class_name" in layer and "module" not in layer:
-                    layer["module"] = KERAS3_LAYERS_MODULE
-    return out
-
-
-def _drop_keras2_args(config: Any) -> Any:
-    """Drop Keras-2-only layer arguments from a model config (recursively, nested models too).
+def _fix_keras2_layer(obj: dict[str, Any]) -> None:
+    """Drop Keras-2-only layer arguments (:data:`KERAS2_ONLY_ARGS`) and name the module of wrapped
+    layers (:data:`KERAS2_WRAPPED_LAYER_ARGS`) in one (layer) config.
 
     A value other than the harmless default is kept, so Keras 3 names the layer it cannot build.
     """
-    if isinstance(config, list):
-        return [_drop_keras2_args(c) for c in config]
-    if not isinstance(config, dict):
-        return config
-    out = {k: _drop_keras2_args(v) for k, v in config.items()}
-    drop = KERAS2_ONLY_ARGS.get(str(out.get("class_name", "")))
-    inner = out.get("config")
-    if drop and isinstance(inner, dict):
-        for key, harmless in drop.items():
-            if key in inner and (inner[key] == harmless or harmless is None):
-                del inner[key]
-    return out
+    cls = str(obj.get("class_name", ""))
+    inner = obj.get("config")
+    if not isinstance(inner, dict):
+        return
+    for key, harmless in KERAS2_ONLY_ARGS.get(cls, {}).items():
+        if key in inner and (inner[key] == harmless or harmless is None):
+            del inner[key]
+    for arg in KERAS2_WRAPPED_LAYER_ARGS.get(cls, ()):
+        value = inner.get(arg)
+        for layer in value if isinstance(value, list) else [value]:
+            if isinstance(layer, dict) and "class_name" in layer and "module" not in layer:
+                layer["module"] = KERAS3_LAYERS_MODULE
 
 
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")

@@ -163,6 +163,9 @@ def test_keras3_savedmodel_loads_into_tf_keras(tfkeras, tmp_path):
             model.train_on_batch(X, X[:, :2])
         kerasafe.save_model(model, tmp_path / f"{name}_sm")
         np.save(tmp_path / f"{name}_out.npy", model.predict(X, verbose=0))
+    keras3_only = keras.Sequential([keras.layers.Input((4,)), keras.layers.RMSNormalization(), keras.layers.Dense(2)])
+    keras3_only.compile("adam", "mse")
+    kerasafe.save_model(keras3_only, tmp_path / "keras3_only_sm")
     out = tfkeras(
         f"""
         import json, sys, warnings
@@ -181,11 +184,17 @@ def test_keras3_savedmodel_loads_into_tf_keras(tfkeras, tmp_path):
             iterations = int(optimizer.iterations.numpy())
             model.train_on_batch(x, x[:, :2])
             rows.append([name, type(model).__module__, diff, iterations, moved])
-        print(json.dumps(rows))
+        try:
+            kerasafe.load_model("keras3_only_sm")
+            refused = None
+        except kerasafe.errors.IncompatibleModelError as exc:  # not a raw error from inside tf-keras
+            refused = str(exc)
+        print(json.dumps([rows, refused]))
         """,
         tmp_path,
     )
-    rows = json.loads(out.strip().splitlines()[-1])
+    rows, refused = json.loads(out.strip().splitlines()[-1])
+    assert refused and "written by Keras 3." in refused, refused
     assert len(rows) == 2, rows
     for name, module, diff, iterations, moved in rows:
         assert module.startswith("tf_keras"), (name, module)

@@ -194,7 +194,12 @@ def _assign(variables: list[Any], values: dict[str, np.ndarray], keys: list[str]
 
 
 def _load_ours(export_dir: str, record: dict[str, Any], custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+    from . import _tf_keras, dialect
+
     source = str(Path(export_dir) / VARIABLES_PREFIX)
+    writer = str(record.get("keras_version") or "3")
+    if _tf_keras.active() and not dialect.is_keras2_version(writer):
+        return _load_ours_into_tf_keras(export_dir, record, writer, custom_objects, compile, safe_mode)
     model = _keras_state.model_from_config(json.dumps(record["config"]), custom_objects, compile, safe_mode)
     keras_bridge.ensure_built(model)
     weights = list(model.weights)
@@ -216,6 +221,32 @@ def _load_ours(export_dir: str, record: dict[str, Any], custom_objects: Any, com
     plan = _assign(weights, values, keys, source, "weight") + _assign(opt_vars, values, opt_keys, source, "optimizer variable")
     for variable, value in plan:
         variable.assign(value)
+    return model
+
+
+def _load_ours_into_tf_keras(export_dir: str, record: dict[str, Any], writer: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
+    """Our directory written from a Keras 3 model, loaded into tf-keras: the config translated as
+    for ``.keras`` and ``.h5`` (:func:`_tf_keras.keras3_config_to_keras2`), the weights in Keras 3's
+    order, the optimizer's values lined up with tf-keras's optimizer."""
+    from . import _tf_keras
+
+    source = str(Path(export_dir) / VARIABLES_PREFIX)
+    model = _tf_keras.keras3_config_to_keras2(
+        record["config"], export_dir, writer, lambda c: _keras_state.model_from_config(json.dumps(c), custom_objects, compile, safe_mode)
+    )
+    weights = _tf_keras.keras3_weight_order(model)
+    if not weights or len(weights) != len(record["model_variables"]):
+        _tf_keras.refuse_keras3_config(
+            record["config"], export_dir, writer, cause=f"{KERAS_CONFIG} lists {len(record['model_variables'])} model variables, the rebuilt model has {len(weights)}"
+        )
+    keys = [f"model_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE" for i in range(len(weights))]
+    opt_paths = list(record.get("optimizer_variables") or []) if compile and getattr(model, "optimizer", None) is not None else []
+    opt_keys = [f"optimizer_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE" for i in range(len(opt_paths))]
+    values = checkpoint.read_from(checkpoint._reader(source), source, keys + opt_keys, owned=True)
+    for variable, value in _assign(weights, values, keys, source, "weight"):
+        variable.assign(value)
+    if opt_paths:
+        _tf_keras.restore_optimizer(model, opt_paths, [values[k] for k in opt_keys], export_dir)
     return model
 
 

@@ -53,6 +53,25 @@ def keras3_config_to_keras2(config: Any, source: str, writer: str, build: Any) -
         refuse_keras3_config(config, source, writer, cause=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
 
 
+def keras3_weight_order(model: Any) -> list[Any]:
+    """A tf-keras model's weights in the order Keras 3's ``model.weights`` lists the same model's:
+    each layer's own variables (trainable, then non-trainable), then its sublayers' in turn
+    (tf-keras's ``model.weights`` puts every trainable variable first)."""
+    out: list[Any] = []
+    seen: set[int] = set()
+
+    def walk(layer: Any) -> None:
+        for w in list(getattr(layer, "_trainable_weights", [])) + list(getattr(layer, "_non_trainable_weights", [])):
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        for sub in layer._flatten_layers(include_self=False, recursive=False):
+            walk(sub)
+
+    walk(model)
+    return out
+
+
 def refuse_keras3_config(config: Any, source: str, writer: str, cause: str = "") -> None:
     """Raise :class:`IncompatibleModelError` naming the first layer with a Keras 3-only config."""
     from . import dialect

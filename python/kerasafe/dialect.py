@@ -38,12 +38,63 @@ def _fix_function_ref(value: Any) -> Any:
     return value
 
 
+# Keras 2 writes a metric given by name (``metrics=["mae"]``) as a wrapper whose function is a bare
+# name (``{"class_name": "MeanMetricWrapper", "config": {"fn": "mean_absolute_error"}}``); Keras 3
+# keeps such a string as the function ("'str' object is not callable" on the first step) and
+# wants a function reference. Wrapper class -> the argument holding the function.
+KERAS2_METRIC_WRAPPER_FN = {"MeanMetricWrapper": "fn", "SumOverBatchSizeMetricWrapper": "fn"}
+
+
+def _function_ref(name: str) -> dict[str, Any]:
+    """Keras 3's serialized reference to a metric or loss function (a registered custom one first)."""
+    return {"module": "keras.metrics", "class_name": "function", "config": name, "registered_name": name}
+
+
+def _bottom_up(value: Any, fix: Any) -> Any:
+    """A copy of ``value`` (JSON-like) with each dict in it, innermost first, passed to ``fix``,
+    which changes it in place."""
+    if isinstance(value, list):
+        return [_bottom_up(v, fix) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _bottom_up(v, fix) for k, v in value.items()}
+    fix(out)
+    return out
+
+
+def _fix_metric_wrapper(obj: dict[str, Any]) -> None:
+    arg = KERAS2_METRIC_WRAPPER_FN.get(str(obj.get("class_name")))
+    inner = obj.get("config")
+    if arg and isinstance(inner, dict) and isinstance(inner.get(arg), str):
+        inner[arg] = _function_ref(LOSS_ALIASES.get(inner[arg], inner[arg]))
+
+
+# tf-keras (2.11+ optimizers) names its built-in optimizers in a legacy training_config as
+# registered custom objects (``"Custom>SGD"``); Keras 3 finds no such class and compiles a default
+# ``SGD`` instead (no momentum, default learning rate). Prefix -> stripped where the rest is an
+# optimizer both Kerases have.
+KERAS2_OPTIMIZER_CLASS_PREFIX = "Custom>"
+
+
+def _fix_optimizer_config(config: Any) -> Any:
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
+        return config
+    cls = config["class_name"]
+    if cls.startswith(KERAS2_OPTIMIZER_CLASS_PREFIX) and cls[len(KERAS2_OPTIMIZER_CLASS_PREFIX):] in KERAS3_OPTIMIZERS:
+        cls = config["class_name"] = cls[len(KERAS2_OPTIMIZER_CLASS_PREFIX):]
+    if cls in KERAS3_OPTIMIZERS and isinstance(config.get("config"), dict):
+        _fix_args(cls, config["config"])
+    return config
+
+
 def fix_training_config(training_config: dict[str, Any]) -> dict[str, Any]:
-    """Loss and metric references in a legacy ``training_config`` made loadable by Keras 3."""
+    """Loss, metric and optimizer references in a legacy ``training_config`` made loadable by Keras 3."""
     fixed = copy.deepcopy(training_config)
     for key in ("loss", "metrics", "weighted_metrics"):
         if key in fixed and fixed[key] is not None:
-            fixed[key] = _fix_function_ref(fixed[key])
+            fixed[key] = _bottom_up(_fix_function_ref(fixed[key]), _fix_metric_wrapper)
+    if "optimizer_config" in fixed:
+        fixed["optimizer_config"] = _fix_optimizer_config(fixed["optimizer_config"])
     return fixed
 
 
@@ -59,26 +110,41 @@ KERAS2_ONLY_ARGS = {
 
 def keras2_to_keras3(config: Any) -> Any:
     """A Keras 2 model config made buildable by Keras 3 (a Keras 3 config passes unchanged)."""
-    return keras2_nested_node_indices(_drop_keras2_args(config))
+    return keras2_nested_node_indices(_bottom_up(config, _fix_keras2_layer))
 
 
-def _drop_keras2_args(config: Any) -> Any:
-    """Drop Keras-2-only layer arguments from a model config (recursively, nested models too).
+# Layers whose config holds other layers' configs, and the arguments holding them. Keras 3 builds
+# these through its module-based deserializer even in a legacy (``.h5``, keras_metadata.pb) load,
+# so a Keras 2 ``{"class_name": "LSTM", "config": ...}`` there needs the module Keras 3 names its
+# built-in layers under ("Could not locate class 'LSTM'"); custom layers are still found by class
+# name first.
+KERAS2_WRAPPED_LAYER_ARGS = {
+    "Bidirectional": ("layer", "backward_layer"),
+    "TimeDistributed": ("layer",),
+    "RNN": ("cell",),
+    "StackedRNNCells": ("cells",),
+}
+KERAS3_LAYERS_MODULE = "keras.layers"
+
+
+def _fix_keras2_layer(obj: dict[str, Any]) -> None:
+    """Drop Keras-2-only layer arguments (:data:`KERAS2_ONLY_ARGS`) and name the module of wrapped
+    layers (:data:`KERAS2_WRAPPED_LAYER_ARGS`) in one (layer) config.
 
     A value other than the harmless default is kept, so Keras 3 names the layer it cannot build.
     """
-    if isinstance(config, list):
-        return [_drop_keras2_args(c) for c in config]
-    if not isinstance(config, dict):
-        return config
-    out = {k: _drop_keras2_args(v) for k, v in config.items()}
-    drop = KERAS2_ONLY_ARGS.get(str(out.get("class_name", "")))
-    inner = out.get("config")
-    if drop and isinstance(inner, dict):
-        for key, harmless in drop.items():
-            if key in inner and (inner[key] == harmless or harmless is None):
-                del inner[key]
-    return out
+    cls = str(obj.get("class_name", ""))
+    inner = obj.get("config")
+    if not isinstance(inner, dict):
+        return
+    for key, harmless in KERAS2_ONLY_ARGS.get(cls, {}).items():
+        if key in inner and (inner[key] == harmless or harmless is None):
+            del inner[key]
+    for arg in KERAS2_WRAPPED_LAYER_ARGS.get(cls, ()):
+        value = inner.get(arg)
+        for layer in value if isinstance(value, list) else [value]:
+            if isinstance(layer, dict) and "class_name" in layer and "module" not in layer:
+                layer["module"] = KERAS3_LAYERS_MODULE
 
 
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
@@ -201,6 +267,12 @@ def _fix_args(cls: str, inner: dict[str, Any]) -> None:
             inner[new] = inner.pop(old)
 
 
+# ``compile()`` arguments a Keras 2 archive's compile_config holds as None ("whatever compile
+# defaults to") where Keras 3's compile takes None literally (``steps_per_execution=None``: "'NoneType'
+# object cannot be interpreted as an integer" on the first step): dropped, so Keras 3's defaults apply.
+KERAS2_COMPILE_NONE_ARGS = ("steps_per_execution", "jit_compile", "run_eagerly")
+
+
 def keras2_archive_to_keras3(config: Any) -> Any:
     """A Keras 2 ``.keras`` config.json (or any part of it) made loadable by Keras 3."""
     if isinstance(config, list):
@@ -208,6 +280,11 @@ def keras2_archive_to_keras3(config: Any) -> Any:
     if not isinstance(config, dict):
         return config
     out = {k: keras2_archive_to_keras3(v) for k, v in config.items()}
+    compile_config = out.get("compile_config")
+    if isinstance(compile_config, dict):
+        for arg in KERAS2_COMPILE_NONE_ARGS:
+            if arg in compile_config and compile_config[arg] is None:
+                del compile_config[arg]
     cls = out.get("class_name")
     if isinstance(cls, str) and "config" in out:
         if "module" in out:

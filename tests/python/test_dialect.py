@@ -182,3 +182,51 @@ def test_optimizer_values_for_tf_keras():
     k2 = ["iteration:0", "Adam/m/d/kernel:0", "Adam/v/d/kernel:0"]
     assert dialect.optimizer_values_for_tf_keras(k2, ["it", "m0", "v0"], 1, 3, grouped=True) == ["it", "m0", "v0"]
     assert dialect.optimizer_values_for_tf_keras(k2, ["it", "m0", "v0"], 1, 7, grouped=True) == ["it", "m0", "v0"]  # unrecognised: unchanged
+
+
+def test_keras2_metric_wrapper_fn_becomes_a_function_reference():
+    wrapper = {"class_name": "MeanMetricWrapper", "config": {"name": "mae", "dtype": "float32", "fn": "mean_absolute_error"}}
+    fixed = dialect.fix_training_config({"loss": "mse", "metrics": [[wrapper]]})
+    fn = fixed["metrics"][0][0]["config"]["fn"]
+    assert fn == {"module": "keras.metrics", "class_name": "function", "config": "mean_absolute_error", "registered_name": "mean_absolute_error"}
+    assert wrapper["config"]["fn"] == "mean_absolute_error"  # the input is left alone
+    serialized = {"class_name": "MeanMetricWrapper", "config": {"name": "m", "fn": dict(fn)}}
+    assert dialect.fix_training_config({"metrics": [serialized]})["metrics"][0] == serialized  # already a reference
+
+
+def test_keras2_compile_none_args_dropped():
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": []}, "compile_config": {"optimizer": "adam", "loss": "mse", "steps_per_execution": None, "jit_compile": None, "run_eagerly": None}}
+    assert dialect.keras2_archive_to_keras3(config)["compile_config"] == {"optimizer": "adam", "loss": "mse"}
+    kept = {"class_name": "Sequential", "config": {"name": "s", "layers": []}, "compile_config": {"steps_per_execution": 4}}
+    assert dialect.keras2_archive_to_keras3(kept)["compile_config"] == {"steps_per_execution": 4}
+
+
+def test_keras2_optimizer_class_prefix_stripped():
+    config = {"class_name": "Custom>SGD", "config": {"name": "SGD", "learning_rate": 0.01, "momentum": 0.9, "is_legacy_optimizer": False, "jit_compile": False}}
+    fixed = dialect.fix_training_config({"loss": "mse", "optimizer_config": config})["optimizer_config"]
+    assert fixed == {"class_name": "SGD", "config": {"name": "SGD", "learning_rate": 0.01, "momentum": 0.9}}
+    custom = {"class_name": "Custom>MyOptimizer", "config": {"name": "x"}}
+    assert dialect.fix_training_config({"optimizer_config": custom})["optimizer_config"] == custom
+
+
+def test_keras2_wrapped_layers_get_keras3_module():
+    lstm = {"class_name": "LSTM", "config": {"name": "lstm", "units": 3, "time_major": False}}
+    dense = {"class_name": "Dense", "config": {"name": "d", "units": 2}}
+    custom = {"class_name": "MyLayer", "config": {"name": "m"}, "module": "my.module"}
+    config = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "s",
+            "layers": [
+                {"class_name": "Bidirectional", "config": {"name": "b", "layer": lstm, "backward_layer": custom}},
+                {"class_name": "TimeDistributed", "config": {"name": "t", "layer": dense}},
+                {"class_name": "RNN", "config": {"name": "r", "cell": {"class_name": "StackedRNNCells", "config": {"cells": [{"class_name": "LSTMCell", "config": {"units": 2}}]}}}},
+            ],
+        },
+    }
+    layers = dialect.keras2_to_keras3(config)["config"]["layers"]
+    assert layers[0]["config"]["layer"] == {"class_name": "LSTM", "config": {"name": "lstm", "units": 3}, "module": "keras.layers"}
+    assert layers[0]["config"]["backward_layer"]["module"] == "my.module"
+    assert layers[1]["config"]["layer"]["module"] == "keras.layers"
+    cell = layers[2]["config"]["cell"]
+    assert cell["module"] == "keras.layers" and cell["config"]["cells"][0]["module"] == "keras.layers"

@@ -179,10 +179,16 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
+# User metadata keys that describe the training run: recorded under "training" too.
+TRAINING_RUN_KEYS = ("batch_size", "epochs", "seed")
+
+
 def _build_metadata(model: Any, name: str, fmt: str, user: Mapping[str, Any] | None, comparison: Comparison, ref_inputs: list[np.ndarray], device: dict[str, Any]) -> dict[str, Any]:
     user = dict(user or {})
     compile_info = keras_bridge.compile_summary(model)
     training = {**compile_info, **(user.pop("training", None) or {})}
+    # Run settings given at the top level also belong to the training record (and stay as given).
+    training.update({k: user[k] for k in TRAINING_RUN_KEYS if k in user and k not in training})
     trainable, non_trainable = keras_bridge.parameter_counts(model)
     meta: dict[str, Any] = {
         "model_name": name,
@@ -227,6 +233,11 @@ def save_artifact(
     The reference input (given, or derived from the model's inputs) is run before saving; the
     saved copy is reloaded and run again; a difference beyond the dtype's tolerance raises
     :class:`~kerasafe.errors.ValidationError` and publishes nothing.
+
+    ``metadata``: recorded in ``metadata.json`` as given; ``data``, ``notes`` and ``training``
+    (merged over the compile config: optimizer, loss, metrics) have their own keys, and
+    ``batch_size``, ``epochs`` and ``seed`` given at the top level are recorded under
+    ``training`` too. ``released: True`` keeps the version from :func:`prune`.
 
     ``root`` may be an ``s3://``, ``gs://`` or ``az://`` URL. The version is then built in a
     local temporary directory, claimed with a create-only put, uploaded, and committed by its

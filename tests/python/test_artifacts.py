@@ -30,8 +30,10 @@ X_TEST = np.linspace(-1.0, 1.0, 32, dtype="float32").reshape(1, 32)
 def test_tutorial_end_to_end(tmp_path: Path, tutorial_model, fmt: str):
     meta = {"training": {"batch_size": 64, "epochs": 10, "seed": 123}, "data": {"dataset_id": "internal-dataset-2026-01-15"}, "notes": "first export"}
     a1 = kerasafe.save_artifact(tutorial_model, tmp_path / "artifacts", name="my_model", format=fmt, metadata=meta)
-    a2 = kerasafe.save_artifact(tutorial_model, tmp_path / "artifacts", name="my_model", format=fmt)
+    a2 = kerasafe.save_artifact(tutorial_model, tmp_path / "artifacts", name="my_model", format=fmt, metadata={"batch_size": 32, "epochs": 3, "seed": 7})
     assert (a1.version, a2.version) == ("v1", "v2")
+    # Run settings given at the top level are kept there and recorded with the training too.
+    assert a2.metadata["training"]["batch_size"] == 32 and a2.metadata["training"]["seed"] == 7 and a2.metadata["epochs"] == 3
     assert a1.path == tmp_path / "artifacts" / "my_model" / fmt / "v1"
     assert a1.comparison is not None and a1.comparison.passed and a1.comparison.max_abs_diff < 1e-6
 

@@ -280,6 +280,25 @@ def filled_from_file() -> Iterator[None]:
             variable.assign(initializer(variable._shape, dtype=variable._dtype))
 
 
+def finalize_loaded_state(model: Any) -> None:
+    """Run each layer's ``finalize_state()`` once values are in, as Keras's own loaders do.
+
+    Layers such as ``Normalization`` (its ``mean``/``variance`` tensors), the lookup layers in
+    ``tf_idf`` mode (``idf_weights_const``) and ``TextVectorization`` derive plain tensors from
+    their variables; a load that assigns the variables must rebuild those, or the layer keeps
+    what it derived when it was built (inside :func:`filled_from_file`, unfilled memory). Keras 3
+    calls the hook from ``load_own_variables`` and its legacy HDF5 loader for layers with
+    weights; tf-keras after every weight load. Only layers with weights are finalized: a
+    weightless ``Discretization`` would recompute its bin boundaries from an empty summary."""
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is None:
+        return  # not a Keras model (an InferenceModel over a SavedModel signature)
+    for layer in flatten(include_self=True, recursive=True):
+        finalize = getattr(layer, "finalize_state", None)
+        if callable(finalize) and layer.weights:
+            finalize()
+
+
 # Keras 3's Sequential while a thread is inside sequential_built_once; here.active: bool.
 _SEQUENTIAL_ONCE = ScopedPatch("add", "from_config")
 

@@ -244,7 +244,8 @@ def load_model(path: str | _core.MemoryFile, *, custom_objects: Any, compile: bo
     if training_config is None:
         return model
     training_config = dialect.fix_training_config(training_config)
-    model.compile(**saving_utils.compile_args_from_training_config(training_config, objects))
+    compile_args = saving_utils.compile_args_from_training_config(training_config, objects)
+    model.compile(**dialect.metric_names_kept(compile_args, training_config))
     saving_utils.try_build_compiled_arguments(model)
     optimizer_group = root.get("optimizer_weights")
     if isinstance(optimizer_group, Group):

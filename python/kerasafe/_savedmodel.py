@@ -265,7 +265,9 @@ def _load_tf_keras(export_dir: str, custom_objects: Any, compile: bool, safe_mod
     _weights.load_tf_checkpoint(model, str(Path(export_dir) / VARIABLES_PREFIX))
     training = root.get("training_config")
     if compile and training:
-        model.compile(**saving_utils.compile_args_from_training_config(dialect.fix_training_config(training), objects))
+        training = dialect.fix_training_config(training)
+        compile_args = saving_utils.compile_args_from_training_config(training, objects)
+        model.compile(**dialect.metric_names_kept(compile_args, training))
         if not _restore_keras2_optimizer(model, export_dir):
             stored = checkpoint.list_variables(Path(export_dir) / VARIABLES_PREFIX)
             slots = [name for name, shape, _ in stored if (name.startswith("optimizer/") or ".OPTIMIZER_SLOT" in name) and shape]

@@ -8,7 +8,11 @@ from kerasafe import dialect
 
 
 def test_loss_aliases():
-    assert dialect.fix_training_config({"loss": "mse", "metrics": ["mae"]}) == {"loss": "mean_squared_error", "metrics": ["mean_absolute_error"]}
+    # Metric names name the logs (val_mae): only the loss is respelled.
+    assert dialect.fix_training_config({"loss": "mse", "metrics": ["mae"]}) == {"loss": "mean_squared_error", "metrics": ["mae"]}
+    wrapped = {"class_name": "MeanMetricWrapper", "config": {"name": "mae", "dtype": "float32", "fn": "mean_absolute_error"}}
+    renamed = {"class_name": "MeanMetricWrapper", "config": {"name": "err", "dtype": "float32", "fn": "mean_absolute_error"}}
+    assert dialect.fix_training_config({"metrics": [[wrapped, renamed]]})["metrics"] == [["mae", "mean_absolute_error"]]
     ref = {"module": "keras.metrics", "class_name": "function", "config": "mse", "registered_name": "mse"}
     assert dialect.fix_training_config({"loss": ref})["loss"] == "mean_squared_error"
 

@@ -180,7 +180,8 @@ def save_model(model: Any, path: str, include_optimizer: bool = True) -> None:
     compile_config = getattr(model, "_compile_config", None)
     saved_config = dict(compile_config.config) if compile_config is not None else None  # pop() is top-level only
     try:
-        metadata = _model_metadata(model, include_optimizer)
+        with _keras_state.vocabularies_in_config(model):
+            metadata = _model_metadata(model, include_optimizer)
     finally:
         if compile_config is not None:
             compile_config.config = saved_config

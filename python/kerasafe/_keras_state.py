@@ -299,6 +299,36 @@ def finalize_loaded_state(model: Any) -> None:
             finalize()
 
 
+@contextmanager
+def vocabularies_in_config(model: Any) -> Iterator[None]:
+    """Lookup layers (``StringLookup``, ``IntegerLookup``, ``TextVectorization``'s) that were
+    adapted keep their vocabulary in a table, not in their config (``.keras`` stores it as an
+    asset); formats that carry only the config (``.h5``, the SavedModel's ``keras_config.json``)
+    would rebuild them with an empty table ("Table not initialized" on the first call). While
+    the config is taken, each such layer presents its vocabulary (and ``tf_idf`` weights) as if
+    it had been passed to the constructor, which is how Keras itself configures a fixed
+    vocabulary; files stay loadable by Keras's own ``load_model``."""
+    changed: list[tuple[Any, Any, Any]] = []
+    flatten = getattr(model, "_flatten_layers", None)
+    for layer in flatten(include_self=True, recursive=True) if flatten is not None else []:
+        if not hasattr(layer, "input_vocabulary") or layer.input_vocabulary is not None or not callable(getattr(layer, "get_vocabulary", None)):
+            continue
+        vocabulary = layer.get_vocabulary()
+        special = (getattr(layer, "mask_token", None) is not None) + int(getattr(layer, "num_oov_indices", 0) or 0)
+        if len(vocabulary) <= special:
+            continue  # never adapted: nothing to carry
+        idf = getattr(layer, "idf_weights_const", None) if getattr(layer, "output_mode", None) == "tf_idf" else None
+        changed.append((layer, layer.input_vocabulary, getattr(layer, "input_idf_weights", None)))
+        layer.input_vocabulary = np.asarray(vocabulary)
+        if idf is not None:
+            layer.input_idf_weights = keras_bridge.to_numpy(idf)
+    try:
+        yield
+    finally:
+        for layer, vocabulary, idf in changed:
+            layer.input_vocabulary, layer.input_idf_weights = vocabulary, idf
+
+
 # Keras 3's Sequential while a thread is inside sequential_built_once; here.active: bool.
 _SEQUENTIAL_ONCE = ScopedPatch("add", "from_config")
 

@@ -44,7 +44,7 @@ def save(model: Any, export_dir: str, include_optimizer: bool = True) -> None:
         raise InvalidArgumentError(f"{export_dir}: SavedModel needs the TensorFlow backend (KERAS_BACKEND=tensorflow); use .keras or .h5")
     import tensorflow as tf
 
-    keras_bridge.ensure_built(model)
+    keras_bridge.ensure_built(model, weights=False)  # a model of weightless layers is a model too
     specs = keras_bridge.input_specs(model)
     names = [_signature_name(n, i, "input") for i, (n, _, _) in enumerate(specs)]
     tf_specs = [tf.TensorSpec([None if d is None else d for d in shape], dtype, name=name) for name, (_, shape, dtype) in zip(names, specs)]
@@ -62,9 +62,11 @@ def save(model: Any, export_dir: str, include_optimizer: bool = True) -> None:
     optimizer = getattr(model, "optimizer", None) if include_optimizer else None
     optimizer_variables = list(optimizer.variables) if optimizer is not None and optimizer.built else []
     root.optimizer_variables = [v.value for v in optimizer_variables]
+    root.resources = _lookup_resources(model, tf)
     root.serve = serve
 
-    config_json, _ = _keras_state.serialize(model)
+    with _keras_state.vocabularies_in_config(model):  # the config is all a load rebuilds them from
+        config_json, _ = _keras_state.serialize(model)
     record = {
         "format": FORMAT_TAG,
         "version": 1,
@@ -86,6 +88,18 @@ def save(model: Any, export_dir: str, include_optimizer: bool = True) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _lookup_resources(model: Any, tf: Any) -> list[Any]:
+    """The TF resources the model holds besides variables (the lookup tables of ``StringLookup``,
+    ``IntegerLookup``, ``TextVectorization``): the serving function captures them, so the
+    SavedModel must track them, as Keras's ``ExportArchive`` does."""
+    try:
+        from tensorflow.saved_model.experimental import TrackableResource
+
+        return [t for t in tf.train.TrackableView(model).descendants() if isinstance(t, TrackableResource)]
+    except (ImportError, TypeError, AttributeError):
+        return []
 
 
 # TensorFlow's `io_ops.save_v2` (as its checkpoint saver calls it) while any thread is inside
@@ -211,7 +225,7 @@ def _assign(variables: list[Any], values: dict[str, np.ndarray], keys: list[str]
 def _load_ours(export_dir: str, record: dict[str, Any], custom_objects: Any, compile: bool, safe_mode: bool) -> Any:
     source = str(Path(export_dir) / VARIABLES_PREFIX)
     model = _keras_state.model_from_config(json.dumps(record["config"]), custom_objects, compile, safe_mode)
-    keras_bridge.ensure_built(model)
+    keras_bridge.ensure_built(model, weights=False)
     weights = list(model.weights)
     if len(weights) != len(record["model_variables"]):
         raise FormatError(f"{export_dir}/{KERAS_CONFIG}: lists {len(record['model_variables'])} model variables, the rebuilt model has {len(weights)}")

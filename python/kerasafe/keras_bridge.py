@@ -113,9 +113,10 @@ def to_numpy(variable: Any) -> np.ndarray:
         return np.asarray(variable)
 
 
-def ensure_built(model: Any) -> None:
-    """Weights exist only once a model is built; tell the user how, rather than saving nothing."""
-    if not getattr(model, "built", True) or not model.weights:
+def ensure_built(model: Any, weights: bool = True) -> None:
+    """Weights exist only once a model is built; tell the user how, rather than saving nothing.
+    ``weights=False``: built is enough (a model of weightless layers, for a SavedModel)."""
+    if not getattr(model, "built", True) or (weights and not model.weights):
         from .errors import InvalidArgumentError
 
         raise InvalidArgumentError(

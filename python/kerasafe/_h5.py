@@ -180,7 +180,8 @@ def save_model(model: Any, path: str, include_optimizer: bool = True) -> None:
     compile_config = getattr(model, "_compile_config", None)
     saved_config = dict(compile_config.config) if compile_config is not None else None  # pop() is top-level only
     try:
-        metadata = _model_metadata(model, include_optimizer)
+        with _keras_state.vocabularies_in_config(model):
+            metadata = _model_metadata(model, include_optimizer)
     finally:
         if compile_config is not None:
             compile_config.config = saved_config
@@ -244,7 +245,8 @@ def load_model(path: str | _core.MemoryFile, *, custom_objects: Any, compile: bo
     if training_config is None:
         return model
     training_config = dialect.fix_training_config(training_config)
-    model.compile(**saving_utils.compile_args_from_training_config(training_config, objects))
+    compile_args = saving_utils.compile_args_from_training_config(training_config, objects)
+    model.compile(**dialect.metric_names_kept(compile_args, training_config))
     saving_utils.try_build_compiled_arguments(model)
     optimizer_group = root.get("optimizer_weights")
     if isinstance(optimizer_group, Group):

@@ -280,6 +280,55 @@ def filled_from_file() -> Iterator[None]:
             variable.assign(initializer(variable._shape, dtype=variable._dtype))
 
 
+def finalize_loaded_state(model: Any) -> None:
+    """Run each layer's ``finalize_state()`` once values are in, as Keras's own loaders do.
+
+    Layers such as ``Normalization`` (its ``mean``/``variance`` tensors), the lookup layers in
+    ``tf_idf`` mode (``idf_weights_const``) and ``TextVectorization`` derive plain tensors from
+    their variables; a load that assigns the variables must rebuild those, or the layer keeps
+    what it derived when it was built (inside :func:`filled_from_file`, unfilled memory). Keras 3
+    calls the hook from ``load_own_variables`` and its legacy HDF5 loader for layers with
+    weights; tf-keras after every weight load. Only layers with weights are finalized: a
+    weightless ``Discretization`` would recompute its bin boundaries from an empty summary."""
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is None:
+        return  # not a Keras model (an InferenceModel over a SavedModel signature)
+    for layer in flatten(include_self=True, recursive=True):
+        finalize = getattr(layer, "finalize_state", None)
+        if callable(finalize) and layer.weights:
+            finalize()
+
+
+@contextmanager
+def vocabularies_in_config(model: Any) -> Iterator[None]:
+    """Lookup layers (``StringLookup``, ``IntegerLookup``, ``TextVectorization``'s) that were
+    adapted keep their vocabulary in a table, not in their config (``.keras`` stores it as an
+    asset); formats that carry only the config (``.h5``, the SavedModel's ``keras_config.json``)
+    would rebuild them with an empty table ("Table not initialized" on the first call). While
+    the config is taken, each such layer presents its vocabulary (and ``tf_idf`` weights) as if
+    it had been passed to the constructor, which is how Keras itself configures a fixed
+    vocabulary; files stay loadable by Keras's own ``load_model``."""
+    changed: list[tuple[Any, Any, Any]] = []
+    flatten = getattr(model, "_flatten_layers", None)
+    for layer in flatten(include_self=True, recursive=True) if flatten is not None else []:
+        if not hasattr(layer, "input_vocabulary") or layer.input_vocabulary is not None or not callable(getattr(layer, "get_vocabulary", None)):
+            continue
+        vocabulary = layer.get_vocabulary()
+        special = (getattr(layer, "mask_token", None) is not None) + int(getattr(layer, "num_oov_indices", 0) or 0)
+        if len(vocabulary) <= special:
+            continue  # never adapted: nothing to carry
+        idf = getattr(layer, "idf_weights_const", None) if getattr(layer, "output_mode", None) == "tf_idf" else None
+        changed.append((layer, layer.input_vocabulary, getattr(layer, "input_idf_weights", None)))
+        layer.input_vocabulary = np.asarray(vocabulary)
+        if idf is not None:
+            layer.input_idf_weights = keras_bridge.to_numpy(idf)
+    try:
+        yield
+    finally:
+        for layer, vocabulary, idf in changed:
+            layer.input_vocabulary, layer.input_idf_weights = vocabulary, idf
+
+
 # Keras 3's Sequential while a thread is inside sequential_built_once; here.active: bool.
 _SEQUENTIAL_ONCE = ScopedPatch("add", "from_config")
 

@@ -43,7 +43,7 @@ def save(model: Any, export_dir: str, include_optimizer: bool = True) -> None:
         raise InvalidArgumentError(f"{export_dir}: SavedModel needs the TensorFlow backend (KERAS_BACKEND=tensorflow); use .keras or .h5")
     import tensorflow as tf
 
-    keras_bridge.ensure_built(model)
+    keras_bridge.ensure_built(model, weights=False)  # a model of weightless layers is a model too
     specs = keras_bridge.input_specs(model)
     names = [_signature_name(n, i, "input") for i, (n, _, _) in enumerate(specs)]
     tf_specs = [tf.TensorSpec([None if d is None else d for d in shape], dtype, name=name) for name, (_, shape, dtype) in zip(names, specs)]
@@ -61,9 +61,11 @@ def save(model: Any, export_dir: str, include_optimizer: bool = True) -> None:
     optimizer = getattr(model, "optimizer", None) if include_optimizer else None
     optimizer_variables = list(optimizer.variables) if optimizer is not None and optimizer.built else []
     root.optimizer_variables = [v.value for v in optimizer_variables]
+    root.resources = _lookup_resources(model, tf)
     root.serve = serve
 
-    config_json, _ = _keras_state.serialize(model)
+    with _keras_state.vocabularies_in_config(model):  # the config is all a load rebuilds them from
+        config_json, _ = _keras_state.serialize(model)
     record = {
         "format": FORMAT_TAG,
         "version": 1,
@@ -78,6 +80,18 @@ def save(model: Any, export_dir: str, include_optimizer: bool = True) -> None:
         with bundle_shards_written_here():
             tf.saved_model.save(root, str(tmp), signatures={"serving_default": serve})
         (tmp / KERAS_CONFIG).write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def _lookup_resources(model: Any, tf: Any) -> list[Any]:
+    """The TF resources the model holds besides variables (the lookup tables of ``StringLookup``,
+    ``IntegerLookup``, ``TextVectorization``): the serving function captures them, so the
+    SavedModel must track them, as Keras's ``ExportArchive`` does."""
+    try:
+        from tensorflow.saved_model.experimental import TrackableResource
+
+        return [t for t in tf.train.TrackableView(model).descendants() if isinstance(t, TrackableResource)]
+    except (ImportError, TypeError, AttributeError):
+        return []
 
 
 # TensorFlow's `io_ops.save_v2` (as its checkpoint saver calls it) while any thread is inside
@@ -201,7 +215,7 @@ def _load_ours(export_dir: str, record: dict[str, Any], custom_objects: Any, com
     if _tf_keras.active() and not dialect.is_keras2_version(writer):
         return _load_ours_into_tf_keras(export_dir, record, writer, custom_objects, compile, safe_mode)
     model = _keras_state.model_from_config(json.dumps(record["config"]), custom_objects, compile, safe_mode)
-    keras_bridge.ensure_built(model)
+    keras_bridge.ensure_built(model, weights=False)
     weights = list(model.weights)
     if len(weights) != len(record["model_variables"]):
         raise FormatError(f"{export_dir}/{KERAS_CONFIG}: lists {len(record['model_variables'])} model variables, the rebuilt model has {len(weights)}")
@@ -279,7 +293,9 @@ def _load_tf_keras(export_dir: str, custom_objects: Any, compile: bool, safe_mod
         if _tf_keras.active():
             _tf_keras.compile_from_training_config(model, training, custom_objects)
         else:
-            model.compile(**saving_utils.compile_args_from_training_config(dialect.fix_training_config(training), objects))
+            training = dialect.fix_training_config(training)
+            compile_args = saving_utils.compile_args_from_training_config(training, objects)
+            model.compile(**dialect.metric_names_kept(compile_args, training))
         if not _restore_keras2_optimizer(model, export_dir):
             stored = checkpoint.list_variables(Path(export_dir) / VARIABLES_PREFIX)
             slots = [name for name, shape, _ in stored if (name.startswith("optimizer/") or ".OPTIMIZER_SLOT" in name) and shape]

@@ -96,7 +96,10 @@ def model_from_legacy_config(config: Any, custom_objects: Any) -> Any:
 def compile_from_training_config(model: Any, training_config: dict[str, Any], custom_objects: Any) -> None:
     from tf_keras.src.saving.legacy import saving_utils
 
-    model.compile(**saving_utils.compile_args_from_training_config(training_config, _objects(custom_objects)))
+    from . import dialect
+
+    compile_args = saving_utils.compile_args_from_training_config(training_config, _objects(custom_objects))
+    model.compile(**dialect.metric_names_kept(compile_args, training_config))
 
 
 def _optimizer_variables(optimizer: Any) -> list[Any]:

@@ -185,7 +185,11 @@ def _load_model(path: str | _core.MemoryFile, kind: str, custom_objects: Any, co
 
     # Keras's initializers would only fill variables that the file's values then overwrite.
     with _keras_state.filled_from_file(), _keras_state.sequential_built_once():
-        return _load_model_filled(path, kind, custom_objects, compile, safe_mode, h5_root)
+        model = _load_model_filled(path, kind, custom_objects, compile, safe_mode, h5_root)
+    # Every variable now holds its value (the file's, or its initializer's): rebuild the state
+    # layers derive from them, which they derived while the variables were still unfilled.
+    _keras_state.finalize_loaded_state(model)
+    return model
 
 
 def _load_model_filled(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool, h5_root: Any) -> Any:
@@ -245,6 +249,7 @@ def load_weights(model: Any, filepath: PathLike, *, progress: bool | None = None
     # rather than copied into new tensors first.
     with _keras_state.filled_from_file():
         _load_weights(model, os.fspath(filepath), progress, storage_options)
+    _keras_state.finalize_loaded_state(model)  # Normalization's mean and variance, and the like
 
 
 def _load_weights(model: Any, path: str, progress: bool | None, storage_options: Mapping[str, Any] | None) -> None:

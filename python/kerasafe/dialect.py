@@ -23,31 +23,23 @@ LOSS_ALIASES = {
 }
 
 
-def _fix_function_ref(value: Any) -> Any:
-    """``{"module": "keras.metrics", "class_name": "function", "config": "mse"}`` → ``"mean_squared_error"``."""
+def _fix_function_ref(value: Any, aliases: dict[str, str]) -> Any:
+    """``{"module": "keras.metrics", "class_name": "function", "config": "mse"}`` → ``"mean_squared_error"``
+    (``"mse"`` where ``aliases`` is empty)."""
     if isinstance(value, dict) and value.get("class_name") == "function":
         name = value.get("config")
         if isinstance(name, str) and str(value.get("module", "")).startswith(("keras.metrics", "keras.losses", "keras.src.metrics", "keras.src.losses")):
-            return LOSS_ALIASES.get(name, name)
+            return aliases.get(name, name)
     if isinstance(value, str):
-        return LOSS_ALIASES.get(value, value)
+        return aliases.get(value, value)
+    wrapped = _keras2_function_metric(value)
+    if wrapped is not None:
+        return wrapped
     if isinstance(value, list):
-        return [_fix_function_ref(v) for v in value]
+        return [_fix_function_ref(v, aliases) for v in value]
     if isinstance(value, dict) and "class_name" not in value:
-        return {k: _fix_function_ref(v) for k, v in value.items()}
+        return {k: _fix_function_ref(v, aliases) for k, v in value.items()}
     return value
-
-
-# Keras 2 writes a metric given by name (``metrics=["mae"]``) as a wrapper whose function is a bare
-# name (``{"class_name": "MeanMetricWrapper", "config": {"fn": "mean_absolute_error"}}``); Keras 3
-# keeps such a string as the function ("'str' object is not callable" on the first step) and
-# wants a function reference. Wrapper class -> the argument holding the function.
-KERAS2_METRIC_WRAPPER_FN = {"MeanMetricWrapper": "fn", "SumOverBatchSizeMetricWrapper": "fn"}
-
-
-def _function_ref(name: str) -> dict[str, Any]:
-    """Keras 3's serialized reference to a metric or loss function (a registered custom one first)."""
-    return {"module": "keras.metrics", "class_name": "function", "config": name, "registered_name": name}
 
 
 def _bottom_up(value: Any, fix: Any) -> Any:
@@ -62,11 +54,16 @@ def _bottom_up(value: Any, fix: Any) -> Any:
     return out
 
 
-def _fix_metric_wrapper(obj: dict[str, Any]) -> None:
-    arg = KERAS2_METRIC_WRAPPER_FN.get(str(obj.get("class_name")))
-    inner = obj.get("config")
-    if arg and isinstance(inner, dict) and isinstance(inner.get(arg), str):
-        inner[arg] = _function_ref(LOSS_ALIASES.get(inner[arg], inner[arg]))
+def _keras2_function_metric(value: Any) -> str | None:
+    """tf-keras stores ``metrics=["mae"]`` as ``MeanMetricWrapper`` with ``fn: "mean_absolute_error"``,
+    which Keras 3 rebuilds with a string for a function ("'str' object is not callable" on the
+    first step): the metric's name (``"mae"``) when it names the same function, else ``fn``."""
+    if not isinstance(value, dict) or value.get("class_name") != "MeanMetricWrapper" or not isinstance(value.get("config"), dict):
+        return None
+    name, fn = value["config"].get("name"), value["config"].get("fn")
+    if not isinstance(fn, str):
+        return None
+    return name if isinstance(name, str) and name in (fn, *(a for a, f in LOSS_ALIASES.items() if f == fn)) else fn
 
 
 # tf-keras (2.11+ optimizers) names its built-in optimizers in a legacy training_config as
@@ -88,14 +85,40 @@ def _fix_optimizer_config(config: Any) -> Any:
 
 
 def fix_training_config(training_config: dict[str, Any]) -> dict[str, Any]:
-    """Loss, metric and optimizer references in a legacy ``training_config`` made loadable by Keras 3."""
+    """Loss, metric and optimizer references in a legacy ``training_config`` made loadable by
+    Keras 3. Metric names stay as the user spelled them (``"mae"``): they name the logs."""
     fixed = copy.deepcopy(training_config)
     for key in ("loss", "metrics", "weighted_metrics"):
         if key in fixed and fixed[key] is not None:
-            fixed[key] = _bottom_up(_fix_function_ref(fixed[key]), _fix_metric_wrapper)
+            fixed[key] = _fix_function_ref(fixed[key], LOSS_ALIASES if key == "loss" else {})
     if "optimizer_config" in fixed:
         fixed["optimizer_config"] = _fix_optimizer_config(fixed["optimizer_config"])
     return fixed
+
+
+def metric_names_kept(compile_args: dict[str, Any], training_config: dict[str, Any]) -> dict[str, Any]:
+    """``compile_args_from_training_config``'s arguments with every metric the training config
+    names by a string (``"mae"``, ``"accuracy"``) handed to ``compile`` as that string.
+
+    Both Kerases' legacy loaders deserialize such strings into metric objects named after the
+    class (``"mae"`` comes back as ``mean_absolute_error``), which renames the logs (``val_mae``)
+    that callbacks monitor; ``compile`` given the string names the metric as the user did, as
+    ``.keras`` and SavedModel loads do. The file itself is left as Keras wrote it."""
+    out = dict(compile_args)
+    for key in ("metrics", "weighted_metrics"):
+        if out.get(key) is not None and training_config.get(key) is not None:
+            out[key] = _strings_kept(training_config[key], out[key])
+    return out
+
+
+def _strings_kept(stored: Any, built: Any) -> Any:
+    if isinstance(stored, str):
+        return stored
+    if isinstance(stored, (list, tuple)) and isinstance(built, (list, tuple)) and len(stored) == len(built):
+        return [_strings_kept(s, b) for s, b in zip(stored, built)]
+    if isinstance(stored, dict) and "class_name" not in stored and isinstance(built, dict):
+        return {k: _strings_kept(stored[k], v) if k in stored else v for k, v in built.items()}
+    return built
 
 
 # Keras 2 layer arguments Keras 3 rejects ("Unrecognized keyword arguments"), by class name.

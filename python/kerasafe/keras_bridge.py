@@ -113,10 +113,13 @@ def to_numpy(variable: Any) -> np.ndarray:
         return np.asarray(variable)
 
 
-def ensure_built(model: Any) -> None:
-    """Weights exist only once a model is built; tell the user how, rather than saving nothing."""
-    if not getattr(model, "built", True) or not model.weights:
-        raise ValueError(
+def ensure_built(model: Any, weights: bool = True) -> None:
+    """Weights exist only once a model is built; tell the user how, rather than saving nothing.
+    ``weights=False``: built is enough (a model of weightless layers, for a SavedModel)."""
+    if not getattr(model, "built", True) or (weights and not model.weights):
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
             f"model {getattr(model, 'name', model)!r} has no weights yet: build it (call it once on "
             "sample input, or pass an Input shape) before saving or loading weights"
         )
@@ -154,11 +157,70 @@ def input_specs(model: Any) -> list[tuple[str, list[int | None], str]]:
         inputs = None
     if inputs:
         return _specs(inputs)
-    shape = getattr(model, "input_shape", None)
+    try:
+        shape = getattr(model, "input_shape", None)
+    except (AttributeError, ValueError):
+        shape = None
     if shape is None:
-        raise ValueError(f"model {model.name!r} has no known input signature; pass reference_input=")
+        recorded = _recorded_input_specs(model)
+        if recorded:
+            return recorded
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"model {getattr(model, 'name', model)!r} ({type(model).__name__}) has no known input signature: it has no "
+            "Input layer and Keras recorded no call with one input structure (a flat tensor or list of tensors). "
+            "Call it once on sample input (model(x)) or build it with model.build(input_shape) before saving"
+        )
     shapes = shape if isinstance(shape, list) else [shape]
     return [(f"input_{i}", [None if d is None else int(d) for d in s], "float32") for i, s in enumerate(shapes)]
+
+
+def _recorded_input_specs(model: Any) -> list[tuple[str, list[int | None], str]] | None:
+    """A subclassed model's inputs from the shapes it was built and called with, as Keras's own
+    ``model.export()`` derives them (Keras 3's ``export_utils.get_input_signature``; tf-keras's
+    ``save_spec``). Only one positional input (a tensor, or a flat list of tensors) is
+    representable; None otherwise."""
+    signature = None
+    try:
+        from keras.src.export.export_utils import get_input_signature  # Keras 3
+
+        if not is_graph_network(model) and type(model).__module__.split(".")[0] != "tf_keras":
+            signature = get_input_signature(model)
+    except (ImportError, TypeError, ValueError):
+        signature = None
+    if signature is None:
+        try:  # tf-keras: (args, kwargs) of the first call, batch dimension None
+            spec = model.save_spec(dynamic_batch=True)
+            signature = list(spec[0]) if spec and not spec[1] else None
+        except (AttributeError, TypeError, ValueError):
+            signature = None
+    if not signature or len(signature) != 1 or _required_call_arguments(model) > 1:
+        return None
+    first = signature[0]
+    items = list(first) if isinstance(first, (list, tuple)) else [first]
+    if not items or not all(hasattr(s, "shape") and hasattr(s, "dtype") and getattr(s, "shape", None) is not None for s in items):
+        return None
+    out = []
+    for i, item in enumerate(items):
+        shape = [None if d is None else int(d) for d in tuple(item.shape)]
+        if shape:
+            shape[0] = None  # the batch dimension
+        out.append((f"input_{i}", shape, _dtype_name(item.dtype or "float32")))
+    return out
+
+
+def _required_call_arguments(model: Any) -> int:
+    """How many arguments ``model.call`` requires (a call with more than the inputs has no
+    single-input signature)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(model.call).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return sum(1 for p in parameters if p.kind in kinds and p.default is inspect.Parameter.empty)
 
 
 def output_specs(model: Any) -> list[tuple[str, list[int | None], str]]:

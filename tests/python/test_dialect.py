@@ -8,7 +8,11 @@ from kerasafe import dialect
 
 
 def test_loss_aliases():
-    assert dialect.fix_training_config({"loss": "mse", "metrics": ["mae"]}) == {"loss": "mean_squared_error", "metrics": ["mean_absolute_error"]}
+    # Metric names name the logs (val_mae): only the loss is respelled.
+    assert dialect.fix_training_config({"loss": "mse", "metrics": ["mae"]}) == {"loss": "mean_squared_error", "metrics": ["mae"]}
+    wrapped = {"class_name": "MeanMetricWrapper", "config": {"name": "mae", "dtype": "float32", "fn": "mean_absolute_error"}}
+    renamed = {"class_name": "MeanMetricWrapper", "config": {"name": "err", "dtype": "float32", "fn": "mean_absolute_error"}}
+    assert dialect.fix_training_config({"metrics": [[wrapped, renamed]]})["metrics"] == [["mae", "mean_absolute_error"]]
     ref = {"module": "keras.metrics", "class_name": "function", "config": "mse", "registered_name": "mse"}
     assert dialect.fix_training_config({"loss": ref})["loss"] == "mean_squared_error"
 
@@ -184,12 +188,12 @@ def test_optimizer_values_for_tf_keras():
     assert dialect.optimizer_values_for_tf_keras(k2, ["it", "m0", "v0"], 1, 7, grouped=True) == ["it", "m0", "v0"]  # unrecognised: unchanged
 
 
-def test_keras2_metric_wrapper_fn_becomes_a_function_reference():
+def test_keras2_metric_wrapper_becomes_the_metric_name():
     wrapper = {"class_name": "MeanMetricWrapper", "config": {"name": "mae", "dtype": "float32", "fn": "mean_absolute_error"}}
     fixed = dialect.fix_training_config({"loss": "mse", "metrics": [[wrapper]]})
-    fn = fixed["metrics"][0][0]["config"]["fn"]
-    assert fn == {"module": "keras.metrics", "class_name": "function", "config": "mean_absolute_error", "registered_name": "mean_absolute_error"}
+    assert fixed["metrics"] == [["mae"]]  # compile("mae") makes the wrapper, named as the user did
     assert wrapper["config"]["fn"] == "mean_absolute_error"  # the input is left alone
+    fn = {"module": "keras.metrics", "class_name": "function", "config": "mean_absolute_error", "registered_name": "mean_absolute_error"}
     serialized = {"class_name": "MeanMetricWrapper", "config": {"name": "m", "fn": dict(fn)}}
     assert dialect.fix_training_config({"metrics": [serialized]})["metrics"][0] == serialized  # already a reference
 

@@ -57,13 +57,20 @@ def _bottom_up(value: Any, fix: Any) -> Any:
 def _keras2_function_metric(value: Any) -> str | None:
     """tf-keras stores ``metrics=["mae"]`` as ``MeanMetricWrapper`` with ``fn: "mean_absolute_error"``,
     which Keras 3 rebuilds with a string for a function ("'str' object is not callable" on the
-    first step): the metric's name (``"mae"``) when it names the same function, else ``fn``."""
+    first step): the metric's name (``"mae"``, ``"accuracy"``) when it names the same function or
+    one compile resolves, else ``fn``."""
     if not isinstance(value, dict) or value.get("class_name") != "MeanMetricWrapper" or not isinstance(value.get("config"), dict):
         return None
     name, fn = value["config"].get("name"), value["config"].get("fn")
     if not isinstance(fn, str):
         return None
-    return name if isinstance(name, str) and name in (fn, *(a for a, f in LOSS_ALIASES.items() if f == fn)) else fn
+    same = (fn, *(a for a, f in LOSS_ALIASES.items() if f == fn), *KERAS_RESOLVED_METRIC_NAMES)
+    return name if isinstance(name, str) and name in same else fn
+
+
+# Metric names both Kerases' compile resolve from the loss and output shape ("accuracy" becomes
+# categorical_accuracy, binary_accuracy, …) and name the logs after.
+KERAS_RESOLVED_METRIC_NAMES = ("accuracy", "acc", "crossentropy", "ce")
 
 
 # tf-keras (2.11+ optimizers) names its built-in optimizers in a legacy training_config as

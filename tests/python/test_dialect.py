@@ -192,6 +192,8 @@ def test_keras2_metric_wrapper_becomes_the_metric_name():
     wrapper = {"class_name": "MeanMetricWrapper", "config": {"name": "mae", "dtype": "float32", "fn": "mean_absolute_error"}}
     fixed = dialect.fix_training_config({"loss": "mse", "metrics": [[wrapper]]})
     assert fixed["metrics"] == [["mae"]]  # compile("mae") makes the wrapper, named as the user did
+    resolved = {"class_name": "MeanMetricWrapper", "config": {"name": "accuracy", "fn": "categorical_accuracy"}}
+    assert dialect.fix_training_config({"metrics": [resolved]})["metrics"] == ["accuracy"]
     assert wrapper["config"]["fn"] == "mean_absolute_error"  # the input is left alone
     fn = {"module": "keras.metrics", "class_name": "function", "config": "mean_absolute_error", "registered_name": "mean_absolute_error"}
     serialized = {"class_name": "MeanMetricWrapper", "config": {"name": "m", "fn": dict(fn)}}

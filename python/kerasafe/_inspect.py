@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _core, checkpoint
 from ._dtypes import to_numpy
-from .errors import FormatError, NotFoundError
+from .errors import ArtifactNotFoundError, FormatError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -220,7 +220,7 @@ def locate(path: PathLike) -> tuple[str, str]:
     if not p.exists():
         if Path(f"{text}.index").is_file():  # a checkpoint prefix names no file itself
             return "checkpoint", text
-        raise NotFoundError(f"{text}: no such file, directory or checkpoint prefix")
+        raise ArtifactNotFoundError(f"{text}: no such file, directory or checkpoint prefix")
     if p.is_dir():
         if (p / "config.json").is_file() and (p / "model.weights.h5").is_file():
             return "keras-dir", text

@@ -121,14 +121,14 @@ def reading_prefix(url: str, storage_options: StorageOptions = None) -> Iterator
 def local_copy(url: str, storage_options: StorageOptions = None) -> Iterator[str]:
     """Whatever ``url`` names, downloaded: an artifact version (every file checked against its
     manifest), a model file or directory, or a checkpoint prefix's files; yields the local path."""
-    from .errors import ArtifactNotFoundError, NotFoundError
+    from .errors import NotFoundError
 
     core, opts = native(), options(storage_options)
     with scratch() as tmp:
-        try:
+        if exists(f"{url.rstrip('/')}/metadata.json", storage_options):
             core.remote_download_version(url.rstrip("/"), str(tmp), opts)
             local = str(tmp)
-        except ArtifactNotFoundError:
+        else:
             local = str(tmp / basename(url))
             try:
                 core.remote_download(url, local, opts)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _atomic, _core, checkpoint, keras_bridge
-from .errors import FormatError, NotFoundError
+from .errors import ArtifactNotFoundError, FormatError
 
 
 def _write_state_file(prefix: str) -> None:
@@ -170,7 +170,7 @@ def load_tf_checkpoint(model: Any, prefix: str, reader: Any = None) -> None:
     data_bytes = None
     if reader is None:
         if not os.path.exists(f"{prefix}.index"):
-            raise NotFoundError(f"{prefix}.index: no TF checkpoint at this prefix")
+            raise ArtifactNotFoundError(f"{prefix}.index: no TF checkpoint at this prefix")
         reader = checkpoint._reader(prefix)
     else:
         data_bytes = reader.data_bytes()

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Union
 
 from . import _core, _h5tree, _progress, _remote, _weights
-from .errors import ArtifactExistsError, FormatError, KerasafeError, NotFoundError
+from .errors import ArtifactExistsError, ArtifactNotFoundError, FormatError, KerasafeError, NotFoundError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -102,7 +102,7 @@ def detect_format(path: str | _core.MemoryFile) -> str:
     """``"savedmodel"``, ``"keras"`` (zip or unzipped directory) or ``"h5"``, from content (of a
     file, or of an object fetched into memory)."""
     if not isinstance(path, _core.MemoryFile) and not os.path.exists(path):
-        raise NotFoundError(f"{path}: no such file or directory")
+        raise ArtifactNotFoundError(f"{path}: no such file or directory")
     kind = _core.sniff(path)
     if kind == "directory":
         if os.path.isfile(os.path.join(path, "saved_model.pb")):

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _artifact_writes, _buffers, _core, _progress, _remote
 from ._dtypes import name_of, to_numpy
-from .errors import FormatError, InvalidArgumentError, NotFoundError
+from .errors import ArtifactNotFoundError, FormatError, InvalidArgumentError
 
 __all__ = ["write", "read", "list_variables", "OBJECT_GRAPH_KEY"]
 
@@ -159,7 +159,7 @@ def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None,
             # Before allocating: a hostile index can declare terabytes. The core checks every
             # tensor against its data file, but only once the buffer exists.
             if data_bytes is None:
-                raise NotFoundError(f"{os.fspath(prefix)}.data-*: the checkpoint has no data file for tensor {name!r}")
+                raise ArtifactNotFoundError(f"{os.fspath(prefix)}.data-*: the checkpoint has no data file for tensor {name!r}")
             raise FormatError(
                 f"{os.fspath(prefix)}.index: tensor {name!r} declares {size} bytes but the checkpoint's data files hold {data_bytes} (truncated?)"
             )

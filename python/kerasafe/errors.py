@@ -54,11 +54,12 @@ class StoragePermissionError(StorageError, PermissionError):
 
 
 class NotFoundError(StorageError, FileNotFoundError):
-    """A file or directory that does not exist."""
+    """Something kerasafe was asked to read does not exist; raised as :class:`ArtifactNotFoundError`."""
 
 
 class ArtifactNotFoundError(NotFoundError):
-    """No such versioned artifact, model, format or version."""
+    """No such model file, checkpoint, directory or object, or no such versioned artifact, model,
+    format or version."""
 
 
 class ArtifactExistsError(KerasafeError, FileExistsError):

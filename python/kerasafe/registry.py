@@ -727,9 +727,9 @@ def _read_config(path: str | os.PathLike[str] | _core.MemoryFile) -> tuple[Any, 
         with open(p, "rb") as f:
             head = f.read(8)
     except FileNotFoundError:
-        from .errors import NotFoundError
+        from .errors import ArtifactNotFoundError
 
-        raise NotFoundError(f"{p}: no such file or directory") from None
+        raise ArtifactNotFoundError(f"{p}: no such file or directory") from None
     if head.startswith(b"PK"):
         return _read_keras_zip(p), "keras"
     if head == _HDF5_MAGIC or p.lower().endswith((".h5", ".hdf5")):

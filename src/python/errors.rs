@@ -32,7 +32,9 @@ pub(crate) fn to_py(err: Error) -> PyErr {
     let msg = err.to_string();
     let class = match &err {
         Error::Io { source, .. } => match source.kind() {
-            ErrorKind::NotFound => "NotFoundError",
+            // The most specific class, so `except` of either not-found class (or of
+            // FileNotFoundError) catches a missing model file, checkpoint or version alike.
+            ErrorKind::NotFound => "ArtifactNotFoundError",
             ErrorKind::PermissionDenied => "StoragePermissionError",
             ErrorKind::AlreadyExists => "ArtifactExistsError",
             _ => "StorageError",

@@ -195,9 +195,12 @@ def good(tmp_path: Path) -> Path:
 
 
 def test_missing_checkpoint(tmp_path: Path):
-    with pytest.raises(errors.NotFoundError, match="nope.index") as info:
+    # The most specific not-found class, so each of the three a user may catch catches it.
+    with pytest.raises(errors.ArtifactNotFoundError, match="nope.index") as info:
         checkpoint.read(tmp_path / "nope")
-    assert isinstance(info.value, FileNotFoundError)
+    assert isinstance(info.value, errors.NotFoundError) and isinstance(info.value, FileNotFoundError)
+    with pytest.raises(errors.ArtifactNotFoundError, match="nope.keras"):
+        kerasafe.load_model(tmp_path / "nope.keras")
 
 
 def test_missing_data_file(good: Path):

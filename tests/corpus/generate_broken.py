@@ -335,7 +335,7 @@ def checkpoint_cases(good_prefix: Path) -> None:
     ckpt("ckpt_index_empty", b"", data_file, "FormatError", "empty index")
     ckpt("ckpt_data_bitflip", index, flip(data_file, len(data_file) // 2), "ChecksumError", "a flipped bit in a tensor (CRC32C)")
     ckpt("ckpt_data_truncated", index, truncate(data_file, len(data_file) // 2), "FormatError", "data file cut in half")
-    ckpt("ckpt_data_missing", index, None, "NotFoundError", "no data file")
+    ckpt("ckpt_data_missing", index, None, "ArtifactNotFoundError", "no data file")
 
     floats = np.arange(4, dtype=np.float32).tobytes()
     crc = crc32c(floats)

@@ -290,10 +290,7 @@ def finalize_loaded_state(model: Any) -> None:
     calls the hook from ``load_own_variables`` and its legacy HDF5 loader for layers with
     weights; tf-keras after every weight load. Only layers with weights are finalized: a
     weightless ``Discretization`` would recompute its bin boundaries from an empty summary."""
-    flatten = getattr(model, "_flatten_layers", None)
-    if flatten is None:
-        return  # not a Keras model (an InferenceModel over a SavedModel signature)
-    for layer in flatten(include_self=True, recursive=True):
+    for layer in keras_bridge.every_layer(model, include_self=True):
         finalize = getattr(layer, "finalize_state", None)
         if callable(finalize) and layer.weights:
             finalize()
@@ -309,8 +306,7 @@ def vocabularies_in_config(model: Any) -> Iterator[None]:
     it had been passed to the constructor, which is how Keras itself configures a fixed
     vocabulary; files stay loadable by Keras's own ``load_model``."""
     changed: list[tuple[Any, Any, Any]] = []
-    flatten = getattr(model, "_flatten_layers", None)
-    for layer in flatten(include_self=True, recursive=True) if flatten is not None else []:
+    for layer in keras_bridge.every_layer(model, include_self=True):
         if not hasattr(layer, "input_vocabulary") or layer.input_vocabulary is not None or not callable(getattr(layer, "get_vocabulary", None)):
             continue
         vocabulary = layer.get_vocabulary()

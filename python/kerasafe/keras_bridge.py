@@ -237,6 +237,14 @@ def smallest_vocabulary(model: Any) -> int | None:
     return min(dims) if dims else None
 
 
+def every_layer(model: Any, *, include_self: bool) -> list[Any]:
+    """Every layer inside ``model``, nested models and wrapped layers included (Keras's own
+    ``_flatten_layers`` walk, both Kerases); none for an object that is not a Keras model (an
+    ``InferenceModel`` over a SavedModel signature)."""
+    flatten = getattr(model, "_flatten_layers", None)
+    return list(flatten(include_self=include_self, recursive=True)) if callable(flatten) else []
+
+
 def _all_layers(model: Any) -> list[Any]:
     seen: list[Any] = []
     stack = list(getattr(model, "layers", []))

@@ -473,13 +473,12 @@ def _custom_instances(model: Any) -> list[Any]:
         if _is_custom(obj) and all(obj is not f for f in found):
             found.append(obj)
 
-    layers: list[Any] = []
-    flatten = getattr(model, "_flatten_layers", None)
-    if callable(flatten):
-        try:
-            layers = list(flatten(include_self=False, recursive=True))
-        except TypeError:
-            layers = []
+    from .keras_bridge import every_layer
+
+    try:
+        layers = every_layer(model, include_self=False)
+    except TypeError:
+        layers = []
     add(model)
     for layer in layers:
         add(layer)

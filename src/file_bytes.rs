@@ -20,6 +20,12 @@ use crate::progress::Progress;
 pub trait ReadAt: Sync {
     /// Fill `buf` from `offset`; `UnexpectedEof` if the source ends first.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+
+    /// The `n` bytes at `offset` where they already lie in memory (bytes, a mapped file), for
+    /// scans that need not copy them; `None` when they must be read.
+    fn bytes_at(&self, _offset: u64, _n: usize) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl ReadAt for File {
@@ -29,6 +35,11 @@ impl ReadAt for File {
 }
 
 impl ReadAt for [u8] {
+    fn bytes_at(&self, offset: u64, n: usize) -> Option<&[u8]> {
+        let start = usize::try_from(offset).ok()?;
+        self.get(start..start.checked_add(n)?)
+    }
+
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let src = usize::try_from(offset)
             .ok()
@@ -204,6 +215,17 @@ impl RangeSource {
             ));
         }
         Ok(())
+    }
+
+    /// [`read`](Self::read) for many ranges, in parallel across them as well as within each;
+    /// every range is checked before the first byte is read.
+    pub fn read_many(&self, jobs: Vec<(u64, &mut [u8])>, progress: &Progress) -> Result<()> {
+        use rayon::prelude::*;
+        for (offset, buf) in &jobs {
+            self.check_range(*offset, buf.len() as u64)?;
+        }
+        jobs.into_par_iter()
+            .try_for_each(|(offset, buf)| self.read(buf, offset, progress))
     }
 
     /// Fill `buf` with the bytes from `offset` ([`Self::check_range`] first), counting them

@@ -703,6 +703,19 @@ fn deferred_values_are_left_in_the_file_and_read_by_offset() {
         }
         assert!(source.check_range(u64::MAX, 2).is_err());
         assert!(source.check_range(len, 0).is_ok());
+        // Many ranges at once: each filled; one range past the end fails before any is read.
+        let (mut first, mut second) = (vec![0u8; 8], vec![0u8; 8]);
+        source
+            .read_many(
+                vec![(0, &mut first[..]), (8, &mut second[..])],
+                &Progress::current(),
+            )
+            .unwrap();
+        assert_eq!((&first[..], &second[..]), (&bytes[..8], &bytes[8..16]));
+        let (mut untouched, mut past) = (vec![0u8; 8], vec![0u8; 8]);
+        let jobs = vec![(0, &mut untouched[..]), (len - 4, &mut past[..])];
+        assert!(source.read_many(jobs, &Progress::current()).is_err());
+        assert_eq!(untouched, vec![0u8; 8]);
     }
     // A file cut short after it was opened: the read fails with an error naming it.
     std::fs::OpenOptions::new()

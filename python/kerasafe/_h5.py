@@ -358,5 +358,5 @@ def load_weights(model: Any, path: str | _core.MemoryFile) -> None:
     elif "layer_names" in root.attrs or "layer_names0" in root.attrs:
         load_layer_weights(root, model, path)
     else:
-        _keras_state.restore(model, root, path)
+        _keras_state.restore(model, root, path, in_place=True)
 

@@ -215,9 +215,13 @@ def _unfilled_methods(tf: Any) -> Any:
             assigned = getattr(here, "assigned", None)
             if assigned is not None:
                 assigned.add(id(self))
+            if type(value) is InPlaceValue and value.target is self:
+                return  # already in the variable's buffer
             direct_assign(self, value)
 
         def adopting_convert(self: Any, value: Any, dtype: Any = None) -> Any:
+            if type(value) is InPlaceValue and value.target is self and getattr(here, "created", None) is not None:
+                return value  # assigned by recording_assign as a no-op
             if type(value) is OwnedValue and getattr(here, "created", None) is not None:
                 tensor = _adopted(value, dtype, tf)
                 if tensor is not None:
@@ -394,11 +398,15 @@ def capture(model: Any, assets_dir: Path | None = None) -> Group:
     return root
 
 
-def restore(model: Any, root: Group, source: str, assets_dir: Path | None = None) -> None:
-    """Assign the values in ``root`` to ``model``; errors name ``source``."""
+def restore(model: Any, root: Group, source: str, assets_dir: Path | None = None, in_place: bool = False) -> None:
+    """Assign the values in ``root`` to ``model``; errors name ``source``. With ``in_place``
+    (a load into a model that already holds values), values go straight into the buffers of the
+    variables that alone hold theirs, where the file matches the model exactly."""
     from . import _tf_keras
 
     root = keras212_layout(root)
+    if in_place and not _tf_keras.active() and getattr(_UNFILLED.here, "created", None) is not None:
+        _fill_in_place(model, root)
     if _tf_keras.active():
         from tf_keras.src.saving import saving_lib as tfk_saving_lib
 
@@ -432,6 +440,69 @@ def restore(model: Any, root: Group, source: str, assets_dir: Path | None = None
     if failed:
         details = "; ".join(f"{getattr(obj, 'name', type(obj).__name__)}: {err}" for obj, err in error_msgs.values())
         raise FormatError(f"{source}: weights do not match the model: {details}")
+
+
+class InPlaceValue(np.ndarray):
+    """A value already read into the buffer of ``target`` (the variable it belongs to); assigning
+    it to that variable inside :func:`filled_from_file` changes nothing. Anything else that reads
+    it sees the value, as from any array."""
+
+    target: Any = None
+    storage: Any = None  # the _inplace.Storage that keeps the buffer alive
+
+
+def _variables_by_path(model: Any) -> dict[str, Any]:
+    """``"layers/dense/vars/0"`` -> what Keras's save walk stores there: the variable itself,
+    for Keras's own layers and optimizers (an array where a layer stores a computed value)."""
+    recording, _ = _store_classes()
+    found: dict[str, Any] = {}
+
+    class ByPath(recording):  # type: ignore[misc, valid-type]
+        def __setitem__(self, key: str, value: Any) -> None:
+            found[f"{self._path}/vars/{key}" if self._path else f"vars/{key}"] = value
+
+    with _optimizer_state_by_reference(model):
+        _saving_lib()._save_state(model, weights_store=ByPath(Group()), assets_store=None, inner_path="", visited_saveables=set())
+    return found
+
+
+def _datasets(group: Group, prefix: str = "") -> Iterator[tuple[str, Dataset]]:
+    for name, child in group.children.items():
+        path = f"{prefix}/{name}" if prefix else name
+        if isinstance(child, Group):
+            yield from _datasets(child, path)
+        else:
+            yield path, child
+
+
+def _fill_in_place(model: Any, root: Group) -> None:
+    """Read each stored value that Keras's load walk would assign to a variable straight into
+    that variable's buffer (see ``_inplace``), leaving an :class:`InPlaceValue` for the walk.
+    Only when the file holds exactly the model's paths, with the model's shapes, all checked
+    before the first read: anything else is the load walk's to handle and report."""
+    from . import _inplace
+
+    by_path = _variables_by_path(model)
+    stored = dict(_datasets(root))
+    if by_path.keys() != stored.keys():
+        return
+    targets = []
+    for path, variable in by_path.items():
+        dataset = stored[path]
+        if tuple(int(d) for d in getattr(variable, "shape", ())) != dataset.shape:
+            return
+        if dataset._in_file is None or dataset.attrs.get("dtype") == "bfloat16":
+            continue
+        storage = _inplace.storage(variable, dataset.dtype, dataset.shape)
+        if storage is not None:
+            targets.append((dataset, variable, storage))
+    if targets:  # one call: the reads run in parallel across values, without the GIL
+        first = targets[0][0]._in_file
+        first.ranges.read_many_into([d._in_file.offset for d, _, _ in targets], [s.view for _, _, s in targets], progress=first.progress)
+    for dataset, variable, storage in targets:
+        value = storage.view.view(dataset.dtype).reshape(dataset.shape).view(InPlaceValue)
+        value.target, value.storage = variable, storage
+        dataset._data, dataset._in_file = value, None
 
 
 def serialize(model: Any) -> tuple[str, str]:

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _atomic, _core, checkpoint, keras_bridge
+from . import _atomic, _core, _inplace, _progress, checkpoint, keras_bridge
+from ._dtypes import to_numpy
 from .errors import ArtifactNotFoundError, FormatError
 
 
@@ -197,8 +198,32 @@ def load_tf_checkpoint(model: Any, prefix: str, reader: Any = None) -> None:
         )
     if problems:
         raise FormatError(f"{prefix}.index: checkpoint does not match model {model.name!r}: " + "; ".join(problems))
+    # A variable that alone holds its buffer is filled in place (_inplace), once every CRC of
+    # those values was checked: a damaged file must not leave the model half-loaded. Local files
+    # only; object storage streams into new buffers.
+    targets = _in_place_targets(keyed, stored) if data_bytes is None else {}
+    if targets:
+        reader.verify(list(targets))
     # Owned buffers: inside load_weights' filled_from_file each variable takes its value's
     # buffer over instead of copying it.
-    values = checkpoint.read_from(reader, prefix, [key for key, _ in keyed], data_bytes=data_bytes, owned=True)
+    values = checkpoint.read_from(reader, prefix, [key for key, _ in keyed if key not in targets], data_bytes=data_bytes, owned=True)
+    if targets:
+        reader.read_into(list(targets), [target.view for target in targets.values()], progress=_progress.current())
+        targets.clear()  # let go of the reads that kept the buffers alive
     for key, variable in keyed:  # everything was read and checked before the first assignment
-        variable.assign(values[key])
+        if key in values:
+            variable.assign(values[key])
+
+
+def _in_place_targets(keyed: list[tuple[str, Any]], stored: dict[str, Any]) -> dict[str, _inplace.Storage]:
+    targets: dict[str, _inplace.Storage] = {}
+    for key, variable in keyed:
+        shape, dtype = stored[key]
+        try:
+            np_dtype = to_numpy(dtype)
+        except Exception:  # strings and dtypes numpy lacks: read_from's business
+            continue
+        target = _inplace.storage(variable, np_dtype, shape)
+        if target is not None:
+            targets[key] = target
+    return targets

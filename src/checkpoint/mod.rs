@@ -19,6 +19,7 @@ use prost::Message;
 use rayon::prelude::*;
 
 use crate::error::{Error, FileContext, IoContext, Result};
+use crate::file_bytes::ReadAt;
 use crate::fsutil;
 use crate::progress::Progress;
 use crate::tensor::{byte_size, num_elements, DType, Tensor, TensorData};
@@ -33,6 +34,9 @@ const CRC_CHUNK: usize = 8 << 20;
 const CRC_JOB: usize = 16 << 20;
 /// Refuse bundles that claim more shards than anyone writes.
 const MAX_SHARDS: i32 = 100_000;
+/// Read size of [`BundleReader::verify_many`]: small enough to stay in a core's cache between
+/// the read and the CRC.
+const VERIFY_CHUNK: usize = 1 << 20;
 
 /// `PREFIX.index`.
 pub fn index_path(prefix: &Path) -> PathBuf {
@@ -958,6 +962,44 @@ impl BundleReader {
             .try_for_each(|(name, out)| self.read_into_counted(name, out, &progress))
     }
 
+    /// Check the stored CRC of every named tensor without handing out its bytes: a caller that
+    /// is about to read tensors straight into memory it cannot restore (a model's variables)
+    /// learns of a damaged file before the first byte lands there. Reads through a small
+    /// buffer per thread; slices of partitioned tensors are checked each against its own CRC.
+    pub fn verify_many(&self, names: &[&str]) -> Result<()> {
+        let mut pieces: Vec<&Entry> = Vec::with_capacity(names.len());
+        for name in names {
+            let e = self.entry(name)?;
+            if e.sliced {
+                for extents in &e.slices {
+                    let key = slice_key(&e.name, extents);
+                    match self.slice_entries.get(&key) {
+                        Some(s) => pieces.push(s),
+                        // Reported, with its context, by the read that follows.
+                        None => continue,
+                    }
+                }
+            } else {
+                pieces.push(e);
+            }
+        }
+        pieces.into_par_iter().try_for_each(|e| {
+            let shard = self.locate(e)?;
+            let mut scratch = vec![0u8; VERIFY_CHUNK.min(e.size as usize)];
+            let (mut crc, mut at, end) = (0u32, e.offset, e.offset + e.size);
+            while at < end {
+                let piece = &mut scratch[..(end - at).min(VERIFY_CHUNK as u64) as usize];
+                shard.file.read_exact_at(piece, at).at(&shard.path)?;
+                crc = crc32c::crc32c_append(crc, piece);
+                at += piece.len() as u64;
+            }
+            if crc != e.crc32c {
+                return Err(self.checksum_error(shard, e, crc));
+            }
+            Ok(())
+        })
+    }
+
     /// Read the raw serialized bytes of any entry (also variant tensors). Numeric tensors are
     /// CRC-checked here; string tensors when decoded.
     pub fn read_raw(&self, name: &str) -> Result<Vec<u8>> {
@@ -1119,6 +1161,43 @@ mod tests {
             panic!("not bytes")
         };
         f32::from_le_bytes(b[..4].try_into().unwrap())
+    }
+
+    #[test]
+    fn verify_checks_crcs_without_reading_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("ckpt");
+        // One tensor larger than VERIFY_CHUNK, so its CRC is carried across reads.
+        let big: Vec<u8> = (0..VERIFY_CHUNK * 2 + 12)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let big = Tensor {
+            dtype: DType::U8,
+            shape: vec![big.len() as u64],
+            data: TensorData::Bytes(Cow::Owned(big)),
+        };
+        write(&prefix, &[("big", big), ("w", f32_tensor(3.0))]).unwrap();
+        let reader = BundleReader::open(&prefix).unwrap();
+        reader.verify_many(&["big", "w"]).unwrap();
+        assert!(matches!(
+            reader.verify_many(&["nope"]),
+            Err(Error::Format { .. })
+        ));
+        // A flipped byte in the second chunk of "big": a checksum error naming it and the file.
+        let data = data_path(&prefix, 0, 1);
+        let mut bytes = std::fs::read(&data).unwrap();
+        let at = reader.entry("big").unwrap().offset as usize + VERIFY_CHUNK + 5;
+        bytes[at] ^= 1;
+        std::fs::write(&data, &bytes).unwrap();
+        let reader = BundleReader::open(&prefix).unwrap();
+        reader.verify_many(&["w"]).unwrap();
+        match reader.verify_many(&["w", "big"]) {
+            Err(Error::Checksum { at, what, .. }) => {
+                assert_eq!(at.0.as_deref(), Some(data.as_path()));
+                assert!(what.contains("big"), "{what}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// Every state a crash can leave between the two temporaries and the record's removal

@@ -131,6 +131,12 @@ impl CheckpointReader {
         run_counted(py, progress, || self.inner.read_many_into(jobs))
     }
 
+    /// Check the named tensors' CRCs without reading them out (before reading in place).
+    fn verify(&self, py: Python<'_>, names: Vec<String>) -> PyResult<()> {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        run(py, || self.inner.verify_many(&names))
+    }
+
     /// The elements of a string tensor.
     #[pyo3(signature = (name, progress=None))]
     fn read_strings<'py>(

@@ -50,6 +50,39 @@ impl FileRanges {
         })
     }
 
+    /// [`read_into`](Self::read_into) for many ranges in one call: `outs[i]` from
+    /// `offsets[i]`, read in parallel across the ranges. Every range is checked against the
+    /// source before anything is read.
+    #[pyo3(signature = (offsets, outs, progress=None))]
+    fn read_many_into(
+        &self,
+        py: Python<'_>,
+        offsets: Vec<u64>,
+        mut outs: Vec<PyReadwriteArray1<'_, u8>>,
+        progress: Option<&Bound<'_, ProgressCounter>>,
+    ) -> PyResult<()> {
+        if offsets.len() != outs.len() {
+            return Err(super::errors::invalid(format!(
+                "read_many_into: {} offsets for {} arrays",
+                offsets.len(),
+                outs.len()
+            )));
+        }
+        let mut jobs = Vec::with_capacity(outs.len());
+        for (offset, out) in offsets.into_iter().zip(outs.iter_mut()) {
+            let buf = out.as_slice_mut().map_err(|e| {
+                super::errors::invalid(format!("read_many_into needs contiguous arrays: {e}"))
+            })?;
+            jobs.push((offset, buf));
+        }
+        let source = &self.source;
+        run_counted(py, progress, move || {
+            let progress = Progress::current();
+            progress.add_total(jobs.iter().map(|(_, buf)| buf.len() as u64).sum());
+            source.read_many(jobs, &progress)
+        })
+    }
+
     /// Bytes in the source.
     #[getter]
     fn size(&self) -> u64 {

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _atomic
-from .errors import IncompatibleModelError, InvalidArgumentError, KerasafeError, KerasafeWarning, StorageError, StoragePermissionError
+from .errors import IncompatibleModelError, InvalidArgumentError, KerasafeError, KerasafeWarning, StorageError, StoragePermissionError, _brief
 
 
 def active() -> bool:
@@ -50,7 +50,7 @@ def keras3_config_to_keras2(config: Any, source: str, writer: str, build: Any) -
     try:
         return build(translated)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        refuse_keras3_config(config, source, writer, cause=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
+        refuse_keras3_config(config, source, writer, cause=_brief(exc, 300))
 
 
 def keras3_weight_order(model: Any) -> list[Any]:
@@ -222,7 +222,7 @@ def _saving(path: str, what: str) -> Iterator[None]:
     except OSError as exc:
         raise StorageError(f"{path}: cannot write {what}: {exc}") from exc
     except Exception as exc:
-        raise InvalidArgumentError(f"{path}: tf-keras cannot save {what}: {type(exc).__name__}: {str(exc).strip()[:500]}") from exc
+        raise InvalidArgumentError(f"{path}: tf-keras cannot save {what}: {_brief(exc)}") from exc
 
 
 def save_model(model: Any, path: str, kind: str, include_optimizer: bool) -> None:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Union
 
 from . import _core, _h5tree, _progress, _remote, _weights
-from .errors import ArtifactExistsError, ArtifactNotFoundError, FormatError, KerasafeError, NotFoundError
+from .errors import ArtifactExistsError, ArtifactNotFoundError, FormatError, KerasafeError, NotFoundError, _brief
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -176,8 +176,7 @@ def _as_format_error(name: str) -> Iterator[None]:
     except KerasafeError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-        detail = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ""
-        raise FormatError(f"{name}: cannot load the model: {type(exc).__name__}: {detail}") from exc
+        raise FormatError(f"{name}: cannot load the model: {_brief(exc)}") from exc
 
 
 def _load_model(path: str | _core.MemoryFile, kind: str, custom_objects: Any, compile: bool, safe_mode: bool, h5_root: Any) -> Any:

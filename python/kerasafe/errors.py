@@ -84,3 +84,10 @@ class ValidationError(KerasafeError, AssertionError):
 class IncompatibleModelError(KerasafeError, ValueError):
     """A stored model the installed Keras cannot represent as written: the message names the
     layer, the Keras version that wrote the file, and what to do instead."""
+
+
+def _brief(exc: BaseException, limit: int = 500) -> str:
+    """``Type: first line`` of another library's exception, for a kerasafe message that names
+    the file and keeps the exception itself as ``__cause__``."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:limit] if lines else ''}"

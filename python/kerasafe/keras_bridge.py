@@ -233,7 +233,7 @@ def output_specs(model: Any) -> list[tuple[str, list[int | None], str]]:
 
 def smallest_vocabulary(model: Any) -> int | None:
     """The smallest ``input_dim`` of the model's Embedding layers (integer reference inputs stay inside it)."""
-    dims = [int(layer.input_dim) for layer in _all_layers(model) if type(layer).__name__ == "Embedding"]
+    dims = [int(layer.input_dim) for layer in every_layer(model, include_self=False) if type(layer).__name__ == "Embedding"]
     return min(dims) if dims else None
 
 
@@ -243,18 +243,6 @@ def every_layer(model: Any, *, include_self: bool) -> list[Any]:
     ``InferenceModel`` over a SavedModel signature)."""
     flatten = getattr(model, "_flatten_layers", None)
     return list(flatten(include_self=include_self, recursive=True)) if callable(flatten) else []
-
-
-def _all_layers(model: Any) -> list[Any]:
-    seen: list[Any] = []
-    stack = list(getattr(model, "layers", []))
-    while stack:
-        layer = stack.pop(0)
-        if any(layer is s for s in seen):
-            continue
-        seen.append(layer)
-        stack.extend(getattr(layer, "layers", []) or [])
-    return seen
 
 
 def parameter_counts(model: Any) -> tuple[int, int]:
@@ -321,7 +309,7 @@ def _custom_classes(model: Any) -> dict[str, Any]:
         if not _is_library_module(type(obj).__module__):
             found[registered_name(type(obj))] = type(obj)
 
-    for layer in _all_layers(model):
+    for layer in every_layer(model, include_self=False):
         visit(layer)
     loss = getattr(model, "loss", None)
     if loss is not None and not isinstance(loss, (str, list, dict, tuple)):

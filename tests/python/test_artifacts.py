@@ -275,3 +275,18 @@ def test_killed_save_leaves_no_visible_version(tmp_path: Path):
     a = kerasafe.save_artifact(models.build("cnn", keras), tmp_path, name="m", format="h5")
     assert a.version == "v1" and kerasafe.verify_artifact(a.path).ok
 
+
+
+def test_reference_inputs_stay_inside_a_wrapped_embeddings_vocabulary(tmp_path: Path):
+    # The Embedding sits inside TimeDistributed (not in any `.layers`): its input_dim of 5 still
+    # bounds the integer reference input, so the validator's run does not index past the table.
+    keras = pytest.importorskip("keras")
+    from kerasafe import artifacts
+
+    inputs = keras.Input((3, 4), dtype="int32")
+    model = keras.Model(inputs, keras.layers.TimeDistributed(keras.layers.Embedding(5, 2))(inputs))
+    (reference,) = artifacts.default_reference_input(model)
+    assert reference.shape == (1, 3, 4) and reference.max() == 4
+    artifact = kerasafe.save_artifact(model, tmp_path / "artifacts", name="wrapped", format="keras")
+    assert artifact.comparison is not None and artifact.comparison.passed
+    assert kerasafe.verify_artifact(artifact.path).ok

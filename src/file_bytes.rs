@@ -26,6 +26,49 @@ pub trait ReadAt: Sync {
     fn bytes_at(&self, _offset: u64, _n: usize) -> Option<&[u8]> {
         None
     }
+
+    /// A one-pass reader is done with these bytes (see [`ScanMap`]).
+    fn passed(&self, _offset: u64, _n: usize) {}
+}
+
+/// A file mapped read-only for one pass over its bytes (the HDF5 guard's scan): bytes are
+/// scanned where they lie, and pages the pass is done with leave the process again (the page
+/// cache keeps them), so scanning a 1 GB file does not raise the RSS by 1 GB. The mapping's
+/// one hazard is [`FileBytes`]'s: another process truncating the file meanwhile.
+pub struct ScanMap(Mmap);
+
+impl ScanMap {
+    /// Map the file at `path` read-only.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).at(path)?;
+        // SAFETY: read-only and private to this process; see the type's docs.
+        let map = unsafe { Mmap::map(&file) }.at(path)?;
+        Ok(Self(map))
+    }
+}
+
+impl ReadAt for ScanMap {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.0[..].read_exact_at(buf, offset)
+    }
+
+    fn bytes_at(&self, offset: u64, n: usize) -> Option<&[u8]> {
+        self.0[..].bytes_at(offset, n)
+    }
+
+    fn passed(&self, offset: u64, n: usize) {
+        let Ok(offset) = usize::try_from(offset) else {
+            return;
+        };
+        if offset.checked_add(n).is_some_and(|end| end <= self.0.len()) {
+            // SAFETY: dropping pages of a read-only private file mapping only unmaps them; a
+            // later access maps the file's bytes again. Advice only: failure changes nothing.
+            let _ = unsafe {
+                self.0
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, n)
+            };
+        }
+    }
 }
 
 impl ReadAt for File {

@@ -128,6 +128,7 @@ pub(super) fn check_global_heaps(
                     other => return Ok(Some(other)),
                 }
             }
+            file.passed(pos, n);
             Ok(None)
         },
     );

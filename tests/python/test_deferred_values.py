@@ -198,3 +198,24 @@ def test_load_weights_hands_variables_their_buffers(tmp_path: Path, monkeypatch:
     model.compile(optimizer="sgd", loss="mse")
     np.testing.assert_allclose(target.train_on_batch(x, y), model.train_on_batch(x, y), rtol=1e-6)
     np.testing.assert_allclose(target.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux: the RSS high-water mark")
+def test_reading_a_large_file_does_not_map_it_all_at_once(tmp_path: Path):
+    """The global-heap scan maps files of 64 MiB and more (to scan them in place) and drops each
+    scanned piece again: the file's bytes stay in the page cache, not in the process's RSS."""
+
+    def status(key: str) -> int:
+        line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(key))
+        return int(line.split()[1]) // 1024  # MiB
+
+    root = _h5tree.Group()
+    root.create_dataset("values", data=np.ones((320, 1 << 18), np.float32))  # 320 MiB
+    path = tmp_path / "big.h5"
+    _h5tree.write(path, root)
+    del root
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    start = status("VmRSS:")
+    tree = _h5tree.read(path, deferred=True)
+    assert tree["values"].shape == (320, 1 << 18)
+    assert status("VmHWM:") - start < 160, "the scan kept the mapped file resident"

@@ -466,6 +466,16 @@ def _variables_by_path(model: Any) -> dict[str, Any]:
     return found
 
 
+def _library_savers_only(model: Any) -> bool:
+    """Whether every layer's and the optimizer's ``save_own_variables`` is Keras's own."""
+    owners = keras_bridge.every_layer(model, include_self=True) + [getattr(model, "optimizer", None)]
+    for owner in owners:
+        save = getattr(type(owner), "save_own_variables", None) if owner is not None else None
+        if save is not None and not str(getattr(save, "__module__", "")).startswith("keras."):
+            return False
+    return True
+
+
 def _datasets(group: Group, prefix: str = "") -> Iterator[tuple[str, Dataset]]:
     for name, child in group.children.items():
         path = f"{prefix}/{name}" if prefix else name
@@ -482,7 +492,12 @@ def _fill_in_place(model: Any, root: Group) -> None:
     before the first read: anything else is the load walk's to handle and report."""
     from . import _inplace
 
-    by_path = _variables_by_path(model)
+    if not _library_savers_only(model):
+        return  # the save walk would run user code (a layer's own save_own_variables) on a load
+    try:
+        by_path = _variables_by_path(model)
+    except Exception:  # a saver our store does not suit after all: the usual path
+        return
     stored = dict(_datasets(root))
     if by_path.keys() != stored.keys():
         return

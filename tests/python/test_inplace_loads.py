@@ -161,3 +161,30 @@ print("ok")
 
 def test_tf_keras_checkpoint_loads_in_place(tmp_path: Path, tfkeras):
     assert tfkeras(TF_KERAS_SCRIPT.format(python=str(REPO / "python")), cwd=tmp_path).strip().endswith("ok")
+
+
+class PickySaver(keras.layers.Dense):
+    """A layer whose save_own_variables only works against a real file's store."""
+
+    refuse = False
+
+    def save_own_variables(self, store):
+        if PickySaver.refuse:
+            raise RuntimeError("needs an h5py store")
+        super().save_own_variables(store)
+
+
+def test_a_layer_that_cannot_be_walked_by_reference_loads_the_usual_way(tmp_path: Path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), PickySaver(512), keras.layers.Dense(3)])
+    path = tmp_path / "w.weights.h5"
+    kerasafe.save_weights(model, path)
+    saved = [v.numpy() for v in model.weights]
+    zero(model)
+    PickySaver.refuse = True
+    try:
+        kerasafe.load_weights(model, path)
+    finally:
+        PickySaver.refuse = False
+    for variable, want in zip(model.weights, saved):
+        np.testing.assert_array_equal(variable.numpy(), want)

@@ -165,9 +165,12 @@ def _match_keras3_operations(graph: bytes, child: str, keyed: list[tuple[str, An
     return out
 
 
-def load_tf_checkpoint(model: Any, prefix: str, reader: Any = None) -> None:
+def load_tf_checkpoint(model: Any, prefix: str, reader: Any = None, in_place: bool = False) -> None:
     """Load a TF-format checkpoint at ``prefix`` into ``model``; ``reader`` is an opened reader
-    (a ``RemoteCheckpointReader`` for object storage), else the local files are opened."""
+    (a ``RemoteCheckpointReader`` for object storage), else the local files are opened. With
+    ``in_place`` (a model that already holds values), variables that alone hold their buffers
+    are filled in place; a model just built to be loaded takes new buffers over instead, which
+    costs the same without the CRC pass first."""
     data_bytes = None
     if reader is None:
         if not os.path.exists(f"{prefix}.index"):
@@ -201,7 +204,7 @@ def load_tf_checkpoint(model: Any, prefix: str, reader: Any = None) -> None:
     # A variable that alone holds its buffer is filled in place (_inplace), once every CRC of
     # those values was checked: a damaged file must not leave the model half-loaded. Local files
     # only; object storage streams into new buffers.
-    targets = _in_place_targets(keyed, stored) if data_bytes is None else {}
+    targets = _in_place_targets(keyed, stored) if in_place and data_bytes is None else {}
     if targets:
         reader.verify(list(targets))
     # Owned buffers: inside load_weights' filled_from_file each variable takes its value's

@@ -267,4 +267,4 @@ def _load_weights(model: Any, path: str, progress: bool | None, storage_options:
 
             _h5.load_weights(model, source)
             return
-        _weights.load_tf_checkpoint(model, path)
+        _weights.load_tf_checkpoint(model, path, in_place=True)

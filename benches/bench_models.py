@@ -64,7 +64,9 @@ def build(params: float) -> Any:
 
 def measure(repeat: int, fn: Callable[[], Any], cleanup: Callable[[], None] | None = None) -> tuple[float, float, float]:
     """Best seconds; peak RSS above the start; and the transient part of that peak: above the
-    RSS once the call returned (a loaded model's own variables are not extra memory)."""
+    RSS once the call returned (a loaded model's own variables are not extra memory), or above
+    the start if the RSS fell during the call (memory an earlier step left behind and this call
+    happened to free is not memory the call needed)."""
     best, peak, transient = float("inf"), 0.0, 0.0
     for _ in range(repeat):
         if cleanup:
@@ -77,7 +79,7 @@ def measure(repeat: int, fn: Callable[[], Any], cleanup: Callable[[], None] | No
         best = min(best, time.perf_counter() - t)
         hwm = rss_peak_mb()
         peak = max(peak, hwm - base)
-        transient = max(transient, hwm - rss_now_mb())
+        transient = max(transient, hwm - max(rss_now_mb(), base))
         del result
     return best, peak, transient
 

@@ -40,10 +40,7 @@ pub struct ScanMap(Mmap);
 impl ScanMap {
     /// Map the file at `path` read-only.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).at(path)?;
-        // SAFETY: read-only and private to this process; see the type's docs.
-        let map = unsafe { Mmap::map(&file) }.at(path)?;
-        Ok(Self(map))
+        Ok(Self(map_read_only(path)?))
     }
 }
 
@@ -93,6 +90,15 @@ impl ReadAt for [u8] {
     }
 }
 
+/// The file at `path`, mapped read-only (for [`FileBytes`] and [`ScanMap`]).
+fn map_read_only(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).at(path)?;
+    // SAFETY: the mapping is read-only and private to this process; see `FileBytes`'s docs for
+    // the one hazard (another process truncating the file underneath), which Rust cannot rule
+    // out for any mapping.
+    unsafe { Mmap::map(&file) }.at(path)
+}
+
 enum Backing {
     Mapped(Mmap),
     Owned(Vec<u8>),
@@ -109,12 +115,7 @@ pub struct FileBytes(Arc<Backing>);
 impl FileBytes {
     /// Map the file at `path` read-only.
     pub fn map(path: &Path) -> Result<Self> {
-        let file = File::open(path).at(path)?;
-        // SAFETY: the mapping is read-only and private to this process; see the type's docs for
-        // the one hazard (another process truncating the file underneath), which Rust cannot
-        // rule out for any mapping.
-        let map = unsafe { Mmap::map(&file) }.at(path)?;
-        Ok(Self(Arc::new(Backing::Mapped(map))))
+        Ok(Self(Arc::new(Backing::Mapped(map_read_only(path)?))))
     }
 
     /// Whether the bytes are a mapped file (rather than fetched into memory).

@@ -13,8 +13,8 @@ and must keep its value. How many hold a buffer is read from TensorFlow's DLPack
 (``tensorflow/c/eager/dlpack.cc``: the context holds a ``TensorReference``, whose ``TensorBuffer``
 is reference-counted). A probe at first use checks that layout, that holding a read raises the
 count, and that a write through the pointer reaches the variable; on any surprise, and for any
-variable that is not a plain eager CPU ``ResourceVariable``, callers get None and fall back to
-new buffers.
+variable that is not an eager CPU resource variable, callers get None and fall back to new
+buffers.
 """
 
 from __future__ import annotations
@@ -49,17 +49,16 @@ class Storage:
         self.view, self._tensor = view, tensor  # the read tensor keeps the buffer alive
 
 
-def _capsule_pointer() -> Any:
-    get = ctypes.pythonapi.PyCapsule_GetPointer
-    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    return get
+# A prototype of our own: setting argtypes on ctypes.pythonapi's shared function object would
+# change it for every other user in the process.
+_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(("PyCapsule_GetPointer", ctypes.pythonapi))
 
 
 def _holders(tf: Any, tensor: Any) -> tuple[int, int] | None:
     """(data pointer, holder count) of an eager tensor's buffer, or None if TensorFlow's DLPack
     context is not laid out as expected."""
     capsule = tf.experimental.dlpack.to_dlpack(tensor)
-    managed = _capsule_pointer()(capsule, b"dltensor")
+    managed = _capsule_pointer(capsule, b"dltensor")
     data = ctypes.c_void_p.from_address(managed).value
     context = ctypes.c_void_p.from_address(managed + _MANAGER_CTX).value
     if not data or not context or context + _CTX_TO_TENSOR != managed:

@@ -559,12 +559,12 @@ pub fn is_hdf5_bytes(bytes: &[u8]) -> bool {
     matches!(find_signature(bytes, bytes.len() as u64), Ok(Some(_)))
 }
 
-/// Open `path` for reading and check the HDF5 signature, with a clear message for the usual
-/// mix-ups, and check the file for structures known to hang libhdf5 (see `guard`). Returns the
-/// file length.
 /// Files from this size up are mapped for [`precheck`]'s scan rather than read through a buffer.
 const MAP_FOR_SCAN: u64 = 64 << 20;
 
+/// Open `path` for reading and check the HDF5 signature, with a clear message for the usual
+/// mix-ups, and check the file for structures known to hang libhdf5 (see `guard`). Returns the
+/// file length.
 fn precheck(path: &Path) -> Result<u64> {
     let mut file = File::open(path).at(path)?;
     let meta = file.metadata().at(path)?;

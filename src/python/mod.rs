@@ -73,24 +73,28 @@ fn checkpoint_write(
     run_counted(py, progress, || write(&prefix, &owned))
 }
 
-/// `(name, buffer)` pairs for a reader's `read_many_into`, from parallel lists.
-fn read_jobs<'a>(
-    names: &'a [String],
+/// `(key, buffer)` pairs for a reader's `read_many_into` / `read_many`, from parallel lists of
+/// keys (tensor names, file offsets) and contiguous arrays; `key` turns each into what the
+/// reader takes.
+pub(crate) fn read_jobs<'a, K, T>(
+    keys: &'a [K],
     outs: &'a mut [PyReadwriteArray1<'_, u8>],
-) -> PyResult<Vec<(&'a str, &'a mut [u8])>> {
-    if names.len() != outs.len() {
-        return Err(errors::invalid(
-            "names and buffers differ in length".to_string(),
-        ));
+    key: impl Fn(&'a K) -> T,
+) -> PyResult<Vec<(T, &'a mut [u8])>> {
+    if keys.len() != outs.len() {
+        return Err(errors::invalid(format!(
+            "{} keys for {} buffers",
+            keys.len(),
+            outs.len()
+        )));
     }
-    names
-        .iter()
+    keys.iter()
         .zip(outs.iter_mut())
-        .map(|(name, out)| {
+        .map(|(k, out)| {
             let buf = out
                 .as_slice_mut()
                 .map_err(|e| errors::invalid(e.to_string()))?;
-            Ok((name.as_str(), buf))
+            Ok((key(k), buf))
         })
         .collect()
 }
@@ -127,7 +131,7 @@ impl CheckpointReader {
         mut outs: Vec<PyReadwriteArray1<'_, u8>>,
         progress: Option<&Bound<'_, ProgressCounter>>,
     ) -> PyResult<()> {
-        let jobs = read_jobs(&names, &mut outs)?;
+        let jobs = read_jobs(&names, &mut outs, String::as_str)?;
         run_counted(py, progress, || self.inner.read_many_into(jobs))
     }
 

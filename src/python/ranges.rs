@@ -61,20 +61,7 @@ impl FileRanges {
         mut outs: Vec<PyReadwriteArray1<'_, u8>>,
         progress: Option<&Bound<'_, ProgressCounter>>,
     ) -> PyResult<()> {
-        if offsets.len() != outs.len() {
-            return Err(super::errors::invalid(format!(
-                "read_many_into: {} offsets for {} arrays",
-                offsets.len(),
-                outs.len()
-            )));
-        }
-        let mut jobs = Vec::with_capacity(outs.len());
-        for (offset, out) in offsets.into_iter().zip(outs.iter_mut()) {
-            let buf = out.as_slice_mut().map_err(|e| {
-                super::errors::invalid(format!("read_many_into needs contiguous arrays: {e}"))
-            })?;
-            jobs.push((offset, buf));
-        }
+        let jobs = super::read_jobs(&offsets, &mut outs, |&offset| offset)?;
         let source = &self.source;
         run_counted(py, progress, move || {
             let progress = Progress::current();

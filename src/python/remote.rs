@@ -252,7 +252,7 @@ impl RemoteCheckpointReader {
         mut outs: Vec<PyReadwriteArray1<'_, u8>>,
         progress: Option<&Bound<'_, super::progress::ProgressCounter>>,
     ) -> PyResult<()> {
-        let jobs = super::read_jobs(&names, &mut outs)?;
+        let jobs = super::read_jobs(&names, &mut outs, String::as_str)?;
         super::progress::run_counted(py, progress, || self.inner.read_many_into(jobs))
     }
 

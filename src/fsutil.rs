@@ -71,6 +71,46 @@ pub fn replace(tmp: &Path, dest: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Swap the entries at `a` and `b` in one step (Linux `renameat2(RENAME_EXCHANGE)`; both must
+/// exist, of any kind). Returns `Ok(false)` where the system or the filesystem cannot do it, so
+/// the caller falls back to two renames. Replacing a directory takes this: renaming the old one
+/// away first leaves a moment with nothing at the path.
+pub fn exchange(a: &Path, b: &Path) -> io::Result<bool> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in path"))
+        };
+        let (a, b) = (c(a)?, c(b)?);
+        // SAFETY: both are NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => Ok(false),
+            _ => Err(err),
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = (a, b);
+        Ok(false)
+    }
+}
+
 /// Write `path` through `fill` into a temporary sibling, then rename it into place; the
 /// temporary file is removed when anything fails, so no half-written file is ever visible.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
@@ -120,6 +160,27 @@ pub fn sync_path(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exchange_swaps_two_directories_or_says_it_cannot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::write(a.join("which"), b"a").unwrap();
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(b.join("which"), b"b").unwrap();
+        if exchange(&a, &b).unwrap() {
+            assert_eq!(std::fs::read(a.join("which")).unwrap(), b"b");
+            assert_eq!(std::fs::read(b.join("which")).unwrap(), b"a");
+        } else {
+            assert_eq!(std::fs::read(a.join("which")).unwrap(), b"a");
+        }
+        // A missing side is an error, not a silent fallback.
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            let err = exchange(&a, &dir.path().join("missing")).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        }
+    }
 
     #[test]
     fn replace_renames_over_files_links_and_fifos_without_blocking() {

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import _core
+
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
@@ -23,15 +25,24 @@ def _remove(path: Path) -> None:
 
 
 def replace_dir(new: Path, final: Path) -> None:
-    """Move a finished directory into place; an old one (or a file of that name) is renamed away
-    first, then removed."""
-    old = None
-    if final.exists():
+    """Move a finished directory into place. Whatever is at ``final`` (an old directory, a file)
+    is swapped with it in one step where the system can (Linux ``renameat2``), so a reader finds
+    the old or the new one there at every moment, and then removed; elsewhere it is renamed away
+    first, which leaves a moment with nothing at the path."""
+    if os.path.lexists(final):
+        try:
+            if _core.exchange_paths(new, final):
+                _remove(new)  # now the old one
+                return
+        except FileNotFoundError:  # it went away meanwhile
+            os.rename(new, final)
+            return
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.rename(final, old)
-    os.rename(new, final)
-    if old is not None:
-        _remove(old)  # a directory, or a file the new directory replaces
+        os.rename(new, final)
+        _remove(old)
+    else:
+        os.rename(new, final)
 
 
 @contextmanager

@@ -81,6 +81,9 @@ def store_forget_written(dir: _Path) -> None: ...
 def store_start_writeback(dir: _Path) -> None:
     """Start writing the staged files back to the disk without waiting (Linux), so the commit's
     fsync finds less to do."""
+def exchange_paths(a: _Path, b: _Path) -> bool:
+    """Swap the two existing entries in one step (Linux ``renameat2``); False where the system
+    cannot."""
 def compare_outputs(
     expected: tuple[str, list[int], _Flat], actual: tuple[str, list[int], _Flat], atol: float | None = None, rtol: float | None = None
 ) -> str: ...

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 use super::errors::{self, run};
 use super::progress::{run_counted, ProgressCounter};
+use crate::error::IoContext;
 use crate::store::{self, manifest, metadata, Staging};
 use crate::tensor::{DType, Tensor};
 use crate::validate::{self, Tolerance};
@@ -179,6 +180,12 @@ fn store_forget_written(dir: PathBuf) {
     manifest::forget_written_under(&dir);
 }
 
+/// Swap the entries at `a` and `b` in one step; False where the system cannot (`fsutil::exchange`).
+#[pyfunction]
+fn exchange_paths(py: Python<'_>, a: PathBuf, b: PathBuf) -> PyResult<bool> {
+    run(py, || crate::fsutil::exchange(&a, &b).at(&b))
+}
+
 /// Start writing the files under `dir` (a staging directory) back to the disk, returning at once,
 /// so the commit's fsync has less to wait for.
 #[pyfunction]
@@ -238,6 +245,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_hash_files, m)?)?;
     m.add_function(wrap_pyfunction!(store_forget_written, m)?)?;
     m.add_function(wrap_pyfunction!(store_start_writeback, m)?)?;
+    m.add_function(wrap_pyfunction!(exchange_paths, m)?)?;
     m.add_function(wrap_pyfunction!(compare_outputs, m)?)?;
     Ok(())
 }

@@ -159,3 +159,39 @@ def test_processes_times_threads_publish_distinct_versions(tmp_path):
     assert len({v.version for v in versions}) == len(versions)
     writers = {v.metadata.get("writer") for v in versions}
     assert len(writers) == procs * threads * per_thread, writers
+
+
+_WATCH = """
+import os, sys, time
+path, stop = sys.argv[1], sys.argv[2]
+missing = seen = 0
+while not os.path.exists(stop):
+    seen += 1
+    if not os.path.isdir(path):
+        missing += 1
+print(missing, seen)
+"""
+
+
+def test_replacing_a_directory_never_leaves_the_path_empty(tmp_path):
+    """A SavedModel saved over an existing one (`_atomic.replace_dir`): another process looking at
+    the path all the while finds a directory there every time it looks."""
+    from kerasafe import _atomic
+
+    final, stop = tmp_path / "model", tmp_path / "stop"
+    final.mkdir()
+    watcher = subprocess.Popen([sys.executable, "-c", _WATCH, str(final), str(stop)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)  # the watcher is looking
+        for i in range(400):
+            with _atomic.in_temp_sibling(final) as tmp:
+                tmp.mkdir()
+                (tmp / "generation").write_text(str(i))
+    finally:
+        stop.touch()
+        out, _ = watcher.communicate(timeout=30)
+    missing, seen = map(int, out.split())
+    assert seen > 1000, out  # it did look, many times
+    assert missing == 0, f"the path was missing {missing} of {seen} looks"
+    assert (final / "generation").read_text() == "399"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "stop"]

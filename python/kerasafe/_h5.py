@@ -175,16 +175,10 @@ def save_model(model: Any, path: str, include_optimizer: bool = True) -> None:
     from keras.src.legacy.saving import json_utils, saving_options
 
     root = Group()
-    # Keras's model_metadata pops "optimizer" out of the model's live compile config, after which
-    # a later .keras save of the same model would lose its optimizer: hand it a copy.
-    compile_config = getattr(model, "_compile_config", None)
-    saved_config = dict(compile_config.config) if compile_config is not None else None  # pop() is top-level only
-    try:
-        with _keras_state.vocabularies_in_config(model):
-            metadata = _model_metadata(model, include_optimizer)
-    finally:
-        if compile_config is not None:
-            compile_config.config = saved_config
+    # Keras's model_metadata pops "optimizer" out of the model's live compile config: it pops it
+    # from a copy here.
+    with _keras_state.compile_config_intact(model), _keras_state.vocabularies_in_config(model):
+        metadata = _model_metadata(model, include_optimizer)
     with saving_options.keras_option_scope(use_legacy_config=True):
         for key, value in metadata.items():
             if isinstance(value, (dict, list, tuple)):

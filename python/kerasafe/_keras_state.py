@@ -520,9 +520,36 @@ def _fill_in_place(model: Any, root: Group) -> None:
         dataset._data, dataset._in_file = value, None
 
 
+@contextmanager
+def compile_config_intact(model: Any) -> Iterator[None]:
+    """While the block runs, the model's compile config is a copy that names its optimizer.
+
+    Keras 3's legacy ``.h5`` save (``model.save("x.h5")``, its ``model_metadata``) pops
+    ``"optimizer"`` out of the model's live compile config; every later save of that model, by
+    Keras or by us, would then record a compile config without it, and a load compiles with the
+    default optimizer (RMSprop) and drops the stored Adam state. The copy protects the model from
+    that pop and puts back an optimizer an earlier one took."""
+    compile_config = getattr(model, "_compile_config", None)
+    live = getattr(compile_config, "config", None)
+    if not isinstance(live, dict):
+        yield
+        return
+    working = dict(live)  # the pop is top-level only
+    optimizer = getattr(model, "optimizer", None)
+    if "optimizer" not in working and optimizer is not None and getattr(model, "compiled", False):
+        working["optimizer"] = optimizer
+    compile_config.config = working
+    try:
+        yield
+    finally:
+        compile_config.config = live
+
+
 def serialize(model: Any) -> tuple[str, str]:
-    """``config.json`` and ``metadata.json`` exactly as ``model.save('x.keras')`` writes them."""
-    return _saving_lib()._serialize_model_as_json(model)
+    """``config.json`` and ``metadata.json`` as ``model.save('x.keras')`` writes them (with the
+    optimizer in the compile config even where Keras's own ``.h5`` save took it out)."""
+    with compile_config_intact(model):
+        return _saving_lib()._serialize_model_as_json(model)
 
 
 def model_from_config(config_json: str, custom_objects: Any, compile: bool, safe_mode: bool) -> Any:

@@ -96,6 +96,24 @@ def test_where_keras_fails_on_its_own_h5_we_load_compiled(tmp_path: Path):
     assert_same_outputs(model, loaded, "cnn")
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_model_keras_saved_as_h5_keeps_its_optimizer_in_our_saves(tmp_path: Path, fmt: str):
+    """Keras's own .h5 save takes the optimizer out of the model's compile config; our saves of
+    that model afterwards still resume training with its Adam state, not a default RMSprop."""
+    model = trained("cnn")
+    model.save(tmp_path / "k.h5")
+    path = tmp_path / FORMATS[fmt]
+    kerasafe.save_model(model, path)
+    loaded = kerasafe.load_model(path)
+    assert type(loaded.optimizer).__name__ == "Adam"
+    assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
+    x, y = batch(model, "cnn")
+    model.train_on_batch(x, y)
+    loaded.train_on_batch(x, y)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6, rtol=0, err_msg=a.path)
+
+
 def test_savedmodel_serves_through_tensorflow(tmp_path: Path):
     model = trained("two_in_two_out")
     kerasafe.save_model(model, tmp_path / "sm")

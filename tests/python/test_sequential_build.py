@@ -106,3 +106,39 @@ def test_keras_is_left_as_it_was_and_other_threads_untouched(tmp_path: Path):
     with pytest.raises(kerasafe.errors.FormatError):
         kerasafe.load_model(bad)
     assert (Sequential.__dict__["add"], Sequential.__dict__["from_config"]) == before
+
+
+@pytest.mark.parametrize("name", ["w.weights.h5", "m.keras"])
+def test_walks_work_out_each_kinds_skip_set_once(tmp_path: Path, monkeypatch, name: str):
+    """Keras's save/load walks mean to cache each kind of object's attribute skip set but never
+    find their cache (Keras 3.15); ours compute it once per kind and walk, then leave Keras as
+    it was."""
+    from keras.src.saving import saving_lib
+
+    stock = saving_lib.get_attr_skipset
+    kinds: list[str] = []
+
+    def counted(obj_type):
+        kinds.append(obj_type)
+        return stock(obj_type)
+
+    monkeypatch.setattr(saving_lib, "get_attr_skipset", counted)
+    model = _stack(6)
+    path = tmp_path / name
+    (kerasafe.save_weights if name.endswith(".weights.h5") else kerasafe.save_model)(model, path)
+    saved = list(kinds)
+    assert saved and len(saved) == len(set(saved)), saved  # each kind once in the save walk
+    kinds.clear()
+    before = model.predict(np.ones((2, 4), "float32"), verbose=0)
+    if name.endswith(".weights.h5"):
+        kerasafe.load_weights(model, path)  # two walks: the in-place path map, then the load
+        assert 0 < kinds.count("Layer") <= 2, kinds
+        loaded = model
+    else:
+        loaded = kerasafe.load_model(path)
+        assert 0 < kinds.count("Layer") <= 1, kinds
+    np.testing.assert_allclose(loaded.predict(np.ones((2, 4), "float32"), verbose=0), before, rtol=0, atol=0)
+    assert saving_lib.get_attr_skipset is counted
+    kinds.clear()
+    model.save_weights(tmp_path / "keras.weights.h5")  # Keras's own walk, outside ours
+    assert kinds.count("Layer") > 2, kinds

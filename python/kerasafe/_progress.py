@@ -15,7 +15,6 @@ reports to the outer one's bar.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -26,7 +25,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TextIO, Union
 
-from . import _core
+from . import _core, _log
 
 __all__ = ["THRESHOLD", "ENV", "enabled", "task", "current", "format_bytes", "path_bytes", "model_bytes", "describe"]
 
@@ -37,7 +36,6 @@ POLL_SECONDS = 0.1
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_log = logging.getLogger("kerasafe")
 
 
 class _Task:
@@ -72,13 +70,13 @@ def enabled(progress: bool | None, estimate: int | Callable[[], int], stream: An
     if env in _FALSE:
         return False
     if env:
-        _log.warning("%s=%r is neither on (1/true/yes) nor off (0/false/no); ignored", ENV, os.environ[ENV])
+        _log.logger().warning("%s=%r is neither on (1/true/yes) nor off (0/false/no); ignored", ENV, os.environ[ENV])
     if not _is_tty(sys.stderr if stream is None else stream):
         return False
     try:
         size = estimate() if callable(estimate) else estimate
     except Exception:  # an estimate is never worth failing a save over
-        _log.debug("progress: cannot estimate the size", exc_info=True)
+        _log.logger().debug("progress: cannot estimate the size", exc_info=True)
         return False
     return size >= THRESHOLD
 

@@ -8,7 +8,6 @@ computed before saving, then published atomically by the Rust store (manifest of
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import os
 import platform
@@ -59,6 +58,8 @@ class Artifact:
         return f"Artifact({self.name}/{self.format}/{self.version} at {self.path}; {check})"
 
     def _repr_html_(self) -> str:
+        import html  # only notebooks render it
+
         rows = [
             ("path", str(self.path)),
             ("files", str(len(self.metadata.get("manifest", {}).get("files", {})))),
@@ -97,6 +98,8 @@ class Report:
         return f"Report({status}: {self.path}: {detail})"
 
     def _repr_html_(self) -> str:
+        import html  # only notebooks render it
+
         items = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems + self.notes)
         cmp = self.comparison._repr_html_() if self.comparison else ""
         return f"<p><b>{'ok' if self.ok else 'FAILED'}</b> {html.escape(str(self.path))}</p><ul>{items}</ul>{cmp}"

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import glob
-import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _artifact_writes, _buffers, _core, _progress, _remote
+from . import _artifact_writes, _buffers, _core, _log, _progress, _remote
 from ._dtypes import name_of, to_numpy
 from .errors import ArtifactNotFoundError, FormatError, InvalidArgumentError
 
@@ -25,7 +24,6 @@ __all__ = ["write", "read", "list_variables", "OBJECT_GRAPH_KEY"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-_log = logging.getLogger("kerasafe")
 
 
 def write_values(prefix: str, values: list[tuple[str, str, list[int], Any]]) -> None:
@@ -173,7 +171,7 @@ def read_from(reader: Any, prefix: PathLike, names: Iterable[str] | None = None,
             np_dtype = to_numpy(dtype)
         except Exception:
             if names is None:
-                _log.warning("skipping %r in %s: dtype %s has no numpy equivalent", name, prefix, dtype)
+                _log.logger().warning("skipping %r in %s: dtype %s has no numpy equivalent", name, prefix, dtype)
                 continue
             raise FormatError(f"{os.fspath(prefix)}.index: tensor {name!r} has dtype {dtype}, which numpy cannot hold") from None
         arr = _buffers.owned(shape, np_dtype) if owned else np.empty(shape, dtype=np_dtype)

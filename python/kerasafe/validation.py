@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +80,8 @@ class Comparison:
         return f"Comparison({self.summary()}, outputs={len(self.outputs)})"
 
     def _repr_html_(self) -> str:
+        import html  # only notebooks render it
+
         rows = "".join(
             f"<tr><td>{o['output']}</td><td>{html.escape(str(o['dtype']))}</td><td>{tuple(o['shape'])}</td>"
             f"<td>{o['max_abs_diff']:.3e}</td><td>{o['max_rel_diff']:.3e}</td><td>{'ok' if o['passed'] else 'FAIL'}</td></tr>"

@@ -195,3 +195,28 @@ def test_replacing_a_directory_never_leaves_the_path_empty(tmp_path):
     assert missing == 0, f"the path was missing {missing} of {seen} looks"
     assert (final / "generation").read_text() == "399"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "stop"]
+
+
+@pytest.mark.parametrize("exchange", ["unsupported", "target vanished"])
+def test_replacing_a_directory_where_the_swap_is_not_available(tmp_path, monkeypatch, exchange):
+    """Where the system cannot swap (or the old directory went away meanwhile), the new
+    directory still ends up at the path, the old one is gone, and nothing is left beside it."""
+    from kerasafe import _atomic, _core
+
+    def no_swap(a, b):
+        if exchange == "unsupported":
+            return False
+        raise FileNotFoundError(b)
+
+    monkeypatch.setattr(_core, "exchange_paths", no_swap)
+    final = tmp_path / "model"
+    final.mkdir()
+    (final / "old").write_text("old")
+    with _atomic.in_temp_sibling(final) as tmp:
+        tmp.mkdir()
+        (tmp / "new").write_text("new")
+        if exchange == "target vanished":
+            (final / "old").unlink()
+            final.rmdir()
+    assert sorted(p.name for p in final.iterdir()) == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

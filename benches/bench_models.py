@@ -157,7 +157,7 @@ def main() -> None:
         take_turns(args.repeat, contenders)
         ours = contenders[0]
         for c in contenders:
-            seconds, nbytes = min(c.times), size_of(ours.path if c.peer == "page-cache write" else c.path)
+            seconds, nbytes = min(c.times), size_of(c.path)
             paired = float(np.median([t / o for t, o in zip(c.times, ours.times)]))
             rows.append({"format": fmt, "peer": c.peer, "op": op, "seconds": seconds, "seconds_all": c.times, "bytes": nbytes, "gb_per_s": nbytes / seconds / 1e9,
                          "peak_rss_mb": c.peak, "transient_rss_mb": c.transient, "paired_ratio": paired})

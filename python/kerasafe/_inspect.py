@@ -11,7 +11,6 @@ weights listing. :func:`read_values` reads the values too (``kerasafe diff`` use
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import re
@@ -21,7 +20,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core, checkpoint
+from . import _core, _log, checkpoint
 from ._dtypes import to_numpy
 from .errors import ArtifactNotFoundError, FormatError
 
@@ -29,7 +28,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["inspect", "load", "read_values", "verify_file", "locate", "FORMATS"]
 
-_log = logging.getLogger("kerasafe")
 
 FORMATS = {
     "savedmodel": "TensorFlow SavedModel directory",
@@ -230,7 +228,7 @@ def locate(path: PathLike) -> tuple[str, str]:
             return "savedmodel", text
         latest = _latest_version(p)
         if latest is not None:
-            _log.info("%s: a directory of versions; using the latest, %s", text, latest)
+            _log.logger().info("%s: a directory of versions; using the latest, %s", text, latest)
             return "artifact", os.fspath(latest)
         prefix = _checkpoint_prefix_in(p)
         if prefix is not None:
@@ -881,7 +879,7 @@ def _custom_objects(doc: Any) -> list[str]:
                 out.append(str(ref["name"]))
         return out
     except Exception as exc:  # the resolver is optional; fall back to a plain walk
-        _log.debug("registry resolver unavailable (%s); custom objects from a plain config walk", exc)
+        _log.logger().debug("registry resolver unavailable (%s); custom objects from a plain config walk", exc)
     found: list[str] = []
 
     def visit(value: Any) -> None:
@@ -974,7 +972,7 @@ def _report(parsed: _Parsed) -> dict[str, Any]:
         try:
             shapes = _output_shapes(config, signature_outputs, parsed.build_input_shapes)
         except Exception as exc:  # an unusual config: describe the rest anyway
-            _log.debug("%s: output shapes not inferred: %s", parsed.path, exc)
+            _log.logger().debug("%s: output shapes not inferred: %s", parsed.path, exc)
             parsed.notes.append("output shapes not inferred from this config")
     params: dict[str | None, list[int]] = {}
     for var in parsed.weights:
